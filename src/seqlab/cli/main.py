@@ -1,0 +1,59 @@
+"""The `seqlab` command: one parser, one module per subcommand.
+
+Each module in :mod:`seqlab.cli` has ``add_parser(subparsers)`` and a short
+``run(args) -> int`` that calls one library function. ``main(argv)`` returns the
+exit code, so tests call the command in-process. Results go to stdout, logs to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+import seqlab
+
+# Set SEQLAB_DEBUG=1 to see the full traceback of an error the CLI would print as one line.
+DEBUG_ENV = "SEQLAB_DEBUG"
+
+# The one table from subcommand name to the module that implements it, in the order
+# `seqlab --help` lists them. Modules import torch lazily inside run(), so --help is quick.
+COMMANDS = {
+    "train": "seqlab.cli.train",
+    "explain": "seqlab.cli.explain",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seqlab",
+        description="Sequence models: train, evaluate, decode, inspect.",
+    )
+    parser.add_argument("--version", action="version", version=f"seqlab {seqlab.__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = module.add_parser(subparsers)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.run(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        # Errors raised at the library's boundary carry a message written for the user.
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(f"seqlab {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data: tokenize, vocabulary, sources, named datasets, generated datasets, batching."""
