@@ -1,0 +1,368 @@
+"""Sequence layers RNN, LSTM and GRU: stacked, bidirectional, variable lengths, dropout.
+
+The layers are drop-ins for ``torch.nn.RNN / LSTM / GRU``: they subclass them, so the
+constructor arguments, parameter names, shapes, gate order and initialization are
+torch's, ``load_state_dict`` works both ways, and ``isinstance(layer, torch.nn.LSTM)``
+holds. What they add:
+
+- ``lengths=``: outputs at padded positions are zero, final states are taken at each
+  sequence's own last step, and the backward direction starts at each sequence's end.
+  A sequence of length 0 gives zero outputs and returns its initial state.
+- ``recurrent_dropout``: variational dropout (Gal & Ghahramani 2016) on the state that
+  enters the recurrent product, one mask per sequence reused at every step.
+- ``layer_norm``: layer normalization of each gate's pre-activation (Ba et al. 2016),
+  with its own gain ``ln_weight_l{k}`` and bias ``ln_bias_l{k}``.
+- ``reset_after`` (GRU): ``False`` gives the original Cho et al. 2014 candidate.
+- ``backend``: ``"reference"`` runs the per-step loop over the cell equations in
+  :mod:`seqlab.nn.cells` (the ground truth; the input projection of all steps is one
+  matrix product); ``"native"`` runs torch's fused layer (cuDNN on GPU, oneDNN on CPU);
+  ``"auto"`` picks native whenever the requested features allow it, else reference.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from seqlab.nn.cells import gru_step, lstm_step, rnn_step
+
+BACKENDS = ("auto", "reference", "native")
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+def _reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Reverse each sequence within its own length; padded steps stay in place.
+
+    x: (T, B, F); lengths: (B,) on x's device or None (then the whole time axis flips).
+    """
+    if lengths is None:
+        return x.flip(0)
+    steps = torch.arange(x.shape[0], device=x.device).unsqueeze(1)  # (T, 1)
+    ends = lengths.unsqueeze(0)  # (1, B)
+    index = torch.where(steps < ends, ends - 1 - steps, steps)  # (T, B)
+    return x.gather(0, index.unsqueeze(-1).expand_as(x))
+
+
+class _Recurrent:
+    """What RNN, LSTM and GRU share; mixed in before the torch.nn class it extends."""
+
+    mode: str
+
+    def _init_extras(self, recurrent_dropout: float, layer_norm: bool, backend: str) -> None:
+        name = type(self).__name__
+        if not 0.0 <= float(recurrent_dropout) < 1.0:
+            raise ValueError(f"{name}: recurrent_dropout must be in [0, 1), got {recurrent_dropout!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"{name}: backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+        self.recurrent_dropout = float(recurrent_dropout)
+        self.layer_norm = bool(layer_norm)
+        self.backend = backend
+        if layer_norm:
+            width = _GATES[self.mode] * self.hidden_size
+            for layer in range(self.num_layers):
+                for suffix in self._suffixes():
+                    weight = self.weight_ih_l0
+                    self.register_parameter(f"ln_weight_l{layer}{suffix}", nn.Parameter(torch.ones(width, dtype=weight.dtype, device=weight.device)))
+                    self.register_parameter(f"ln_bias_l{layer}{suffix}", nn.Parameter(torch.zeros(width, dtype=weight.dtype, device=weight.device)))
+        if backend == "native" and self._static_reference_features():
+            raise ValueError(
+                f"{name}: backend='native' (torch's fused layer) cannot run "
+                f"{', '.join(self._static_reference_features())}; use backend='reference' or 'auto'"
+            )
+
+    def _suffixes(self) -> tuple[str, ...]:
+        return ("", "_reverse") if self.bidirectional else ("",)
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()  # torch's uniform(-1/sqrt(H), 1/sqrt(H)) for every weight
+        for name, param in self.named_parameters():
+            if name.startswith("ln_"):
+                with torch.no_grad():
+                    param.fill_(1.0 if name.startswith("ln_weight") else 0.0)
+
+    def extra_repr(self) -> str:
+        extra = [super().extra_repr()]
+        if self.recurrent_dropout:
+            extra.append(f"recurrent_dropout={self.recurrent_dropout}")
+        if self.layer_norm:
+            extra.append("layer_norm=True")
+        if self.backend != "auto":
+            extra.append(f"backend={self.backend!r}")
+        return ", ".join(extra)
+
+    # -- which backend ---------------------------------------------------------------
+
+    def _static_reference_features(self) -> list[str]:
+        """Features torch's fused layer lacks, whatever the mode (train or eval)."""
+        needs = ["layer_norm"] if self.layer_norm else []
+        if self.recurrent_dropout:
+            needs.append("recurrent_dropout")
+        return needs
+
+    def _use_native(self, degenerate: bool) -> bool:
+        if self.backend == "reference":
+            return False
+        needs = self._static_reference_features()
+        if self.backend == "native":
+            return not degenerate  # features were checked at construction
+        # auto: recurrent dropout is off in eval mode, so the fused layer runs it exactly.
+        if needs == ["recurrent_dropout"] and not self.training:
+            needs = []
+        return not needs and not degenerate
+
+    # -- the call --------------------------------------------------------------------
+
+    def forward(self, input, hx=None, *, lengths=None):
+        """Run the layer over a sequence.
+
+        Args:
+            input: (T, B, input_size), or (B, T, input_size) with ``batch_first``, or
+                unbatched (T, input_size); or a PackedSequence as for torch.nn.
+            hx: initial state, (num_layers * num_directions, B, H_out) — for LSTM a tuple
+                (h_0, c_0) with c_0 of width hidden_size; zeros if None.
+            lengths: optional (B,) integer lengths (tensor on CPU or the input's device, or
+                a list); positions at or past a sequence's length are padding.
+
+        Returns:
+            output: (T, B, num_directions * H_out) (batch-first if ``batch_first``),
+                zero at padded positions; and the final state in ``hx``'s form, taken at
+                each sequence's own last step.
+        """
+        if isinstance(input, PackedSequence):
+            if lengths is not None:
+                raise ValueError(f"{type(self).__name__}: a PackedSequence carries its lengths; do not pass lengths= too")
+            return self._forward_packed(input, hx)
+        unbatched = self._check_input(input)
+        x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
+        # x: (T, B, I) from here on
+        lengths = self._check_lengths(lengths, x)
+        hx = self._check_state(hx, x, unbatched)
+        degenerate = x.shape[0] == 0 or (lengths is not None and int(lengths.min()) == 0)
+        if self._use_native(degenerate):
+            output, state = self._native(x, hx, lengths)
+        else:
+            output, state = self._reference(x, hx, lengths)
+        if unbatched:
+            output = output.squeeze(1)
+            state = tuple(s.squeeze(1) for s in state) if isinstance(state, tuple) else state.squeeze(1)
+        elif self.batch_first:
+            output = output.transpose(0, 1)
+        return output, state
+
+    def _forward_packed(self, packed: PackedSequence, hx):
+        if self._use_native(degenerate=False):
+            return super().forward(packed, hx)
+        padded, lengths = pad_packed_sequence(packed, batch_first=self.batch_first)
+        output, state = self.forward(padded, hx, lengths=lengths)
+        return pack_padded_sequence(output, lengths, batch_first=self.batch_first, enforce_sorted=False), state
+
+    def _native(self, x: Tensor, hx, lengths: Tensor | None):
+        """torch's fused layer; x (T, B, I). Lengths go through a packed sequence."""
+        if self.batch_first:  # torch's forward expects the user's layout
+            x = x.transpose(0, 1)
+        if lengths is None:
+            output, state = super().forward(x, hx)
+        else:
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=self.batch_first, enforce_sorted=False)
+            output, state = super().forward(packed, hx)
+            output, _ = pad_packed_sequence(output, batch_first=self.batch_first, total_length=x.shape[1 if self.batch_first else 0])
+        return (output.transpose(0, 1) if self.batch_first else output), state
+
+    # -- the reference loop ------------------------------------------------------------
+
+    def _reference(self, x: Tensor, hx, lengths: Tensor | None):
+        """Per-step loop over the cell equations; x (T, B, I), returns time-major output."""
+        if lengths is not None:
+            lengths = lengths.to(x.device)
+        h0, c0 = (hx if self.mode == "LSTM" else (hx, None)) if hx is not None else self._zero_state(x)
+        layer_input, h_n, c_n = x, [], []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction, suffix in enumerate(self._suffixes()):
+                k = layer * len(self._suffixes()) + direction
+                c_k = None if c0 is None else c0[k]
+                out, h, c = self._run_direction(layer_input, layer, suffix, h0[k], c_k, lengths)
+                outputs.append(out)
+                h_n.append(h)
+                c_n.append(c)
+            layer_input = torch.cat(outputs, dim=-1)  # (T, B, D * H_out)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+        state = torch.stack(h_n)
+        if self.mode == "LSTM":
+            state = (state, torch.stack(c_n))
+        return layer_input, state
+
+    def _run_direction(self, x: Tensor, layer: int, suffix: str, h: Tensor, c: Tensor | None, lengths: Tensor | None):
+        """One layer, one direction. x (T, B, I_layer); h (B, H_out); returns (T, B, H_out), h, c."""
+        params = {name: getattr(self, f"{name}_l{layer}{suffix}") for name in self._weight_names()}
+        gx = F.linear(x, params["weight_ih"], params.get("bias_ih"))  # (T, B, G*H): all steps at once
+        reverse = suffix == "_reverse"
+        if reverse:
+            gx = _reverse_padded(gx, lengths)
+        mask = self._recurrent_mask(h)
+        ln = (getattr(self, f"ln_weight_l{layer}{suffix}"), getattr(self, f"ln_bias_l{layer}{suffix}")) if self.layer_norm else None
+        steps = gx.shape[0]
+        valid = None if lengths is None else torch.arange(steps, device=x.device).unsqueeze(1) < lengths  # (T, B)
+        outputs = []
+        for t in range(steps):
+            h_new, c_new = self._cell_step(gx[t], h, c, params, mask, ln)
+            if valid is None:
+                h, c = h_new, c_new
+            else:  # a finished sequence keeps its state
+                keep = valid[t].unsqueeze(1)  # (B, 1)
+                h = torch.where(keep, h_new, h)
+                c = None if c is None else torch.where(keep, c_new, c)
+            outputs.append(h_new)
+        out = torch.stack(outputs) if outputs else x.new_zeros(0, h.shape[0], h.shape[1])
+        if valid is not None:
+            out = out * valid.unsqueeze(-1).to(out.dtype)  # zero at padded positions
+        if reverse:
+            out = _reverse_padded(out, lengths)
+        return out, h, c
+
+    def _weight_names(self) -> list[str]:
+        names = ["weight_ih", "weight_hh"]
+        if self.bias:
+            names += ["bias_ih", "bias_hh"]
+        if getattr(self, "proj_size", 0):
+            names.append("weight_hr")
+        return names
+
+    def _recurrent_mask(self, h: Tensor) -> Tensor | None:
+        """Variational dropout mask (B, H_out), drawn once per sequence and reused at every step."""
+        p = self.recurrent_dropout
+        if not (p and self.training):
+            return None
+        return torch.bernoulli(torch.full_like(h, 1.0 - p)) / (1.0 - p)
+
+    def _zero_state(self, x: Tensor):
+        rows = self.num_layers * len(self._suffixes())
+        h0 = x.new_zeros(rows, x.shape[1], self._hidden_out())
+        c0 = x.new_zeros(rows, x.shape[1], self.hidden_size) if self.mode == "LSTM" else None
+        return h0, c0
+
+    def _hidden_out(self) -> int:
+        return getattr(self, "proj_size", 0) or self.hidden_size
+
+    # -- checks at the boundary ------------------------------------------------------
+
+    def _check_input(self, input) -> bool:
+        """Validate the input tensor; return True if it is unbatched."""
+        name = type(self).__name__
+        if not torch.is_tensor(input):
+            raise TypeError(f"{name}: input must be a tensor or PackedSequence, got {type(input).__name__}")
+        if not input.is_floating_point():
+            raise TypeError(f"{name}: input must be floating point (embed token ids first), got dtype {input.dtype}")
+        layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
+        if input.dim() not in (2, 3):
+            raise ValueError(f"{name}: expected a 3-D input {layout} or an unbatched 2-D input (T, input_size), got shape {tuple(input.shape)}")
+        if input.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: input has {input.shape[-1]} features in its last dimension, but input_size={self.input_size} (shape {tuple(input.shape)})")
+        return input.dim() == 2
+
+    def _check_lengths(self, lengths, x: Tensor) -> Tensor | None:
+        if lengths is None:
+            return None
+        name = type(self).__name__
+        if isinstance(lengths, (list, tuple)):
+            lengths = torch.tensor(lengths)
+        if not torch.is_tensor(lengths) or lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+            raise TypeError(f"{name}: lengths must be a 1-D integer tensor or a list of ints, got {lengths!r:.80}")
+        if lengths.device.type != "cpu" and lengths.device != x.device:
+            raise ValueError(f"{name}: lengths are on {lengths.device}, but must be on the CPU or the input's device ({x.device})")
+        steps, batch = x.shape[0], x.shape[1]
+        if lengths.dim() != 1 or lengths.shape[0] != batch:
+            raise ValueError(f"{name}: lengths must have one entry per sequence ({batch}), got shape {tuple(lengths.shape)}")
+        if batch and int(lengths.min()) < 0:
+            raise ValueError(f"{name}: lengths must be >= 0, got {lengths.tolist()}")
+        if batch and int(lengths.max()) > steps:
+            raise ValueError(f"{name}: a length of {int(lengths.max())} is longer than the sequence ({steps} steps)")
+        return lengths.long()
+
+    def _check_state(self, hx, x: Tensor, unbatched: bool):
+        if hx is None:
+            return None
+        name = type(self).__name__
+        rows = self.num_layers * len(self._suffixes())
+        widths = [self._hidden_out(), self.hidden_size] if self.mode == "LSTM" else [self._hidden_out()]
+        if self.mode == "LSTM":
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(f"{name}: the initial state must be a tuple (h_0, c_0), got {type(hx).__name__}")
+            states = list(hx)
+        else:
+            states = [hx]
+        checked = []
+        for state, width, what in zip(states, widths, ("h_0", "c_0")):
+            expected = (rows, width) if unbatched else (rows, x.shape[1], width)
+            if not torch.is_tensor(state):
+                raise TypeError(f"{name}: {what} must be a tensor, got {type(state).__name__}")
+            if tuple(state.shape) != expected:
+                raise ValueError(f"{name}: {what} must have shape {expected} (num_layers * num_directions, batch, {width}), got {tuple(state.shape)}")
+            if state.dtype != x.dtype or state.device != x.device:
+                raise TypeError(f"{name}: {what} is {state.dtype} on {state.device}, but the input is {x.dtype} on {x.device}")
+            checked.append(state.unsqueeze(1) if unbatched else state)
+        return tuple(checked) if self.mode == "LSTM" else checked[0]
+
+
+class RNN(_Recurrent, nn.RNN):
+    """Elman RNN layer, ``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`` (or relu).
+
+    A drop-in for ``torch.nn.RNN``; see the module docstring for the extra arguments.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh", bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, device=None, dtype=None, *,
+                 recurrent_dropout: float = 0.0, layer_norm: bool = False, backend: str = "auto") -> None:
+        nn.RNN.__init__(self, input_size, hidden_size, num_layers=num_layers, nonlinearity=nonlinearity, bias=bias,
+                        batch_first=batch_first, dropout=dropout, bidirectional=bidirectional, device=device, dtype=dtype)
+        self._init_extras(recurrent_dropout, layer_norm, backend)
+
+    def _cell_step(self, gx, h, c, params, mask, ln):
+        return rnn_step(gx, h, params["weight_hh"], params.get("bias_hh"), self.nonlinearity, mask, ln), None
+
+
+class LSTM(_Recurrent, nn.LSTM):
+    """LSTM layer (Hochreiter & Schmidhuber 1997); equations in :func:`seqlab.nn.cells.lstm_step`.
+
+    A drop-in for ``torch.nn.LSTM`` (``proj_size`` included); see the module docstring for
+    the extra arguments.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None, *,
+                 recurrent_dropout: float = 0.0, layer_norm: bool = False, backend: str = "auto") -> None:
+        nn.LSTM.__init__(self, input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
+                         dropout=dropout, bidirectional=bidirectional, proj_size=proj_size, device=device, dtype=dtype)
+        self._init_extras(recurrent_dropout, layer_norm, backend)
+
+    def _cell_step(self, gx, h, c, params, mask, ln):
+        return lstm_step(gx, h, c, params["weight_hh"], params.get("bias_hh"), params.get("weight_hr"), mask, ln)
+
+
+class GRU(_Recurrent, nn.GRU):
+    """GRU layer (Cho et al. 2014); equations in :func:`seqlab.nn.cells.gru_step`.
+
+    A drop-in for ``torch.nn.GRU``. ``reset_after=False`` gives the original candidate
+    ``tanh(W_ig x + W_hg (r ⊙ h) + b)``, which torch's fused layer cannot run (the
+    reference backend does). See the module docstring for the other extra arguments.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, device=None, dtype=None, *, recurrent_dropout: float = 0.0,
+                 layer_norm: bool = False, reset_after: bool = True, backend: str = "auto") -> None:
+        nn.GRU.__init__(self, input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
+                        dropout=dropout, bidirectional=bidirectional, device=device, dtype=dtype)
+        self.reset_after = bool(reset_after)
+        self._init_extras(recurrent_dropout, layer_norm, backend)
+
+    def _static_reference_features(self) -> list[str]:
+        return super()._static_reference_features() + ([] if self.reset_after else ["reset_after=False"])
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + ("" if self.reset_after else ", reset_after=False")
+
+    def _cell_step(self, gx, h, c, params, mask, ln):
+        return gru_step(gx, h, params["weight_hh"], params.get("bias_hh"), self.reset_after, mask, ln), None
