@@ -22,6 +22,7 @@ DEBUG_ENV = "SEQLAB_DEBUG"
 COMMANDS = {
     "train": "seqlab.cli.train",
     "explain": "seqlab.cli.explain",
+    "data": "seqlab.cli.data",
 }
 
 
