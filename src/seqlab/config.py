@@ -1,0 +1,346 @@
+"""Recipes: frozen nested dataclasses, loaded from YAML, overridden by ``a.b=c``, validated.
+
+Every key has exactly one default, here, and a one-line comment saying what it means.
+A recipe file (or an embedded recipe under ``seqlab/recipes/NAME.yaml``) states only
+what differs; overrides from ``--set`` are converted to the field's declared type.
+Mistakes fail with a :class:`~seqlab.errors.ConfigError` that names the full dotted key:
+
+    >>> apply_overrides(Config(), ["model.hiden_size=3"])
+    ConfigError: unknown key 'model.hiden_size'; did you mean 'model.hidden_size'?
+
+This module imports no torch, so the command line can read recipes quickly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from seqlab.errors import ConfigError
+
+DEFAULT_RECIPE = "toy-tag"  # what `seqlab train` runs when no recipe is named
+RECIPE_SUFFIXES = (".yaml", ".yml")
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+_NONE = ("none", "null", "~")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where examples come from. For now: a generated toy dataset."""
+
+    name: str = "odd-count-mod3"  # generated dataset; see seqlab.tasks.tag.GENERATORS
+    num_train: int = 2000  # training examples to generate
+    num_valid: int = 200  # validation examples (scored after every epoch)
+    num_test: int = 500  # test examples (scored once, at the end)
+    min_len: int = 5  # shortest generated sequence, in tokens
+    max_len: int = 20  # longest generated sequence, in tokens
+
+    def __post_init__(self) -> None:
+        for key in ("num_train", "num_valid", "num_test", "min_len"):
+            _require(getattr(self, key) >= 1, f"data.{key}", getattr(self, key), "an integer >= 1")
+        _require(self.max_len >= self.min_len, "data.max_len", self.max_len,
+                 f"an integer >= data.min_len ({self.min_len})")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network: embedding, recurrent encoder, output layer."""
+
+    encoder: Literal["lstm", "gru", "rnn"] = "lstm"  # recurrent layer from seqlab.nn
+    embedding_dim: int = 16  # width of each token's embedding
+    hidden_size: int = 64  # units per layer and direction
+    num_layers: int = 1  # stacked recurrent layers
+    bidirectional: bool = False  # also read each sequence right to left
+    dropout: float = 0.0  # dropout between stacked layers and before the output layer
+    recurrent_dropout: float = 0.0  # variational dropout on the recurrent state (Gal & Ghahramani 2016)
+
+    def __post_init__(self) -> None:
+        for key in ("embedding_dim", "hidden_size", "num_layers"):
+            _require(getattr(self, key) >= 1, f"model.{key}", getattr(self, key), "an integer >= 1")
+        for key in ("dropout", "recurrent_dropout"):
+            _require(0.0 <= getattr(self, key) < 1.0, f"model.{key}", getattr(self, key), "a number in [0, 1)")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The optimizer and the loop."""
+
+    epochs: int = 10  # passes over the training set
+    batch_size: int = 32  # sequences per update
+    lr: float = 0.01  # AdamW learning rate
+    weight_decay: float = 0.0  # AdamW decoupled weight decay
+    clip_norm: float | None = 1.0  # clip the global gradient norm to this; null: no clipping
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda if available, else cpu
+
+    def __post_init__(self) -> None:
+        for key in ("epochs", "batch_size"):
+            _require(getattr(self, key) >= 1, f"train.{key}", getattr(self, key), "an integer >= 1")
+        _require(self.lr > 0, "train.lr", self.lr, "a number > 0")
+        _require(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "a number >= 0")
+        _require(self.clip_norm is None or self.clip_norm > 0, "train.clip_norm", self.clip_norm,
+                 "a number > 0, or null for no clipping")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Scoring on the validation and test sets."""
+
+    batch_size: int = 256  # sequences per batch when scoring
+
+    def __post_init__(self) -> None:
+        _require(self.batch_size >= 1, "eval.batch_size", self.batch_size, "an integer >= 1")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole recipe, resolved: every key has its value."""
+
+    task: str = "tag"  # what to learn; see seqlab.tasks.TASKS
+    seed: int = 0  # seeds data generation, initialization, dropout and shuffling
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# -- loading and saving ----------------------------------------------------------------
+
+
+def load(recipe: str | Path) -> Config:
+    """Load a recipe: a path to a YAML file, or the name of an embedded recipe."""
+    if _is_path(recipe):
+        path = Path(recipe)
+        if not path.is_file():
+            raise FileNotFoundError(f"recipe file not found: {path}")
+        return from_yaml(path.read_text(encoding="utf-8"), source=str(path))
+    available = embedded_recipes()
+    if recipe not in available:
+        raise ConfigError(f"unknown recipe {recipe!r}{did_you_mean(str(recipe), available)}; "
+                          f"embedded recipes: {', '.join(available)} (or give a path to a .yaml file)")
+    text = resources.files("seqlab").joinpath("recipes", f"{recipe}.yaml").read_text(encoding="utf-8")
+    return from_yaml(text, source=f"embedded recipe {recipe!r}")
+
+
+def embedded_recipes() -> list[str]:
+    """Names of the recipes shipped in ``seqlab/recipes/``, sorted."""
+    folder = resources.files("seqlab").joinpath("recipes")
+    return sorted(entry.name.rsplit(".", 1)[0] for entry in folder.iterdir()
+                  if entry.name.endswith(RECIPE_SUFFIXES))
+
+
+def recipe_name(recipe: str | Path) -> str:
+    """The short name a run dir is named after: the embedded name or the file's stem."""
+    return Path(recipe).stem if _is_path(recipe) else str(recipe)
+
+
+def from_yaml(text: str, source: str = "recipe") -> Config:
+    """Parse YAML text into a validated Config; ``source`` names it in errors."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: not valid YAML: {err}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: a recipe must be a mapping of keys, got {type(raw).__name__}")
+    return from_dict(raw)
+
+
+def from_dict(raw: Mapping[str, Any]) -> Config:
+    """Build a Config from nested plain data (as YAML gives it), checking every key and type."""
+    return _build(Config, raw, prefix="")
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    """The config as nested plain data, in declaration order."""
+    return dataclasses.asdict(cfg)
+
+
+def save(cfg: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML; ``load(path)`` gives it back unchanged."""
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
+
+
+def resolve(recipe: str | Path, overrides: Mapping[str, Any] | Iterable[str] = ()) -> Config:
+    """Load a recipe and apply overrides: the config a run actually uses."""
+    return apply_overrides(load(recipe), overrides)
+
+
+# -- overrides -------------------------------------------------------------------------
+
+
+def apply_overrides(cfg: Config, overrides: Mapping[str, Any] | Iterable[str]) -> Config:
+    """Return ``cfg`` with each ``key=value`` applied.
+
+    ``overrides`` is a mapping ``{"model.hidden_size": 32}`` or strings ``"a.b=c"``. Text
+    values are converted to the field's type (``"3"`` -> 3, ``"true"`` -> True,
+    ``"null"`` -> None where allowed); other values are checked as YAML values are.
+    """
+    raw = to_dict(cfg)
+    for key, value in _pairs(overrides):
+        hint = _leaf_type(key)
+        *sections, leaf = key.split(".")
+        target = raw
+        for section in sections:
+            target = target[section]
+        target[leaf] = _parse_text(value, hint, key) if isinstance(value, str) else value
+    return from_dict(raw)
+
+
+def _pairs(overrides: Mapping[str, Any] | Iterable[str]) -> list[tuple[str, Any]]:
+    if isinstance(overrides, Mapping):
+        return [(str(key), value) for key, value in overrides.items()]
+    if isinstance(overrides, str):
+        raise TypeError(f"overrides must be a mapping or a list of 'KEY=VALUE' strings, got the string {overrides!r}")
+    pairs = []
+    for item in overrides:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. train.epochs=3")
+        pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
+def _leaf_type(key: str) -> Any:
+    """The declared type of a dotted key, or a ConfigError naming it."""
+    leaves = _leaf_types(Config)
+    if key in leaves:
+        return leaves[key]
+    sections = {name.rsplit(".", 1)[0] for name in leaves if "." in name}
+    if key in sections:
+        keys = ", ".join(name for name in leaves if name.startswith(key + "."))
+        raise ConfigError(f"{key!r} is a section; set one of its keys: {keys}")
+    raise ConfigError(f"unknown key {key!r}{did_you_mean(key, list(leaves))}")
+
+
+def _leaf_types(cls: type, prefix: str = "") -> dict[str, Any]:
+    """Every dotted leaf key of a config dataclass with its type, in declaration order."""
+    out: dict[str, Any] = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        if dataclasses.is_dataclass(hint):
+            out.update(_leaf_types(hint, f"{prefix}{name}."))
+        else:
+            out[f"{prefix}{name}"] = hint
+    return out
+
+
+def _parse_text(text: str, hint: Any, key: str) -> Any:
+    """Convert command-line text to ``hint``'s type."""
+    options = _optional_of(hint)
+    if options is not None:
+        if text.lower() in _NONE:
+            return None
+        try:
+            return _parse_text(text, options, key)
+        except ConfigError:
+            return _bad_value(key, text, hint)  # name the whole type, null included
+    if typing.get_origin(hint) is Literal:
+        for choice in typing.get_args(hint):
+            if text == str(choice):
+                return choice
+        return _bad_value(key, text, hint)
+    if hint is bool:
+        if text.lower() in _TRUE + _FALSE:
+            return text.lower() in _TRUE
+        return _bad_value(key, text, hint)
+    if hint in (int, float):
+        try:
+            return hint(text)
+        except ValueError:
+            return _bad_value(key, text, hint)
+    return text
+
+
+# -- building and checking -------------------------------------------------------------
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    """Build dataclass ``cls`` from a mapping; ``prefix`` ("model.") names keys in errors."""
+    if not isinstance(raw, Mapping):
+        section = prefix.rstrip(".")
+        raise ConfigError(f"{section}: expected a mapping of keys, got {raw!r:.80}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in raw.items():
+        key = f"{prefix}{name}"
+        if name not in hints:
+            raise ConfigError(f"unknown key {key!r}{did_you_mean(key, _all_keys())}")
+        hint = hints[name]
+        values[name] = _build(hint, value, f"{key}.") if dataclasses.is_dataclass(hint) else _check(value, hint, key)
+    return cls(**values)
+
+
+def _check(value: Any, hint: Any, key: str) -> Any:
+    """Return ``value`` if it fits ``hint`` (ints widen to float), else raise a ConfigError."""
+    options = _optional_of(hint)
+    if options is not None:
+        if value is None:
+            return None
+        try:
+            return _check(value, options, key)
+        except ConfigError:
+            return _bad_value(key, value, hint)  # name the whole type, null included
+    if typing.get_origin(hint) is Literal:
+        return value if value in typing.get_args(hint) and isinstance(value, str) else _bad_value(key, value, hint)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):  # PyYAML reads `1e-3` (no dot) as a string
+        return _parse_text(value, float, key)
+    if type(value) is not hint:  # exact: YAML's `true` is not an int, `3` is not a str
+        return _bad_value(key, value, hint)
+    return value
+
+
+def _optional_of(hint: Any) -> Any:
+    """For ``X | None`` return X; for anything else None."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(args) == 1 and len(typing.get_args(hint)) == 2:
+            return args[0]
+    return None
+
+
+def _describe(hint: Any) -> str:
+    options = _optional_of(hint)
+    if options is not None:
+        return f"{_describe(options)}, or null"
+    if typing.get_origin(hint) is Literal:
+        return "one of " + ", ".join(str(choice) for choice in typing.get_args(hint))
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    return names[hint]
+
+
+def _bad_value(key: str, value: Any, hint: Any) -> typing.NoReturn:
+    raise ConfigError(f"{key}: expected {_describe(hint)}, got {value!r:.80}")
+
+
+def _require(ok: bool, key: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: expected {expected}, got {value!r:.80}")
+
+
+def _all_keys() -> list[str]:
+    leaves = list(_leaf_types(Config))
+    return leaves + sorted({name.rsplit(".", 1)[0] for name in leaves if "." in name})
+
+
+def _is_path(recipe: str | Path) -> bool:
+    if isinstance(recipe, Path):
+        return True
+    return recipe.endswith(RECIPE_SUFFIXES) or "/" in recipe or "\\" in recipe
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest choice, or ``""`` when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,46 @@
+"""Tasks: the one table from task name to its pieces.
+
+A task module builds its data and model from a config; the training loop then sees only
+plain pieces. The contract (see :mod:`seqlab.tasks.tag` for one that keeps it):
+
+- ``load_data(cfg)`` returns an object with ``train``, ``valid`` and ``test`` lists of
+  examples (and whatever ``build_model`` needs, such as vocabulary sizes);
+- ``build_model(cfg, data)`` returns an ``nn.Module`` with ``loss(batch)`` (a scalar to
+  minimize), ``metrics(batch)`` (each metric as ``(sum, count)`` so batches add up
+  exactly; ``"loss"`` among them) and ``predict(batch)``;
+- ``collate(examples)`` returns a batch with ``.to(device)`` and ``.num_tokens``;
+- ``headline`` names the metric that summary.json and ``seqlab train`` report on test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from seqlab.config import did_you_mean
+from seqlab.errors import ConfigError
+from seqlab.tasks import tag
+
+
+@dataclass(frozen=True)
+class Task:
+    """What the loop needs from a task; see the module docstring for the contract."""
+
+    headline: str
+    load_data: Callable[..., Any]
+    build_model: Callable[..., Any]
+    collate: Callable[..., Any]
+
+
+TASKS = {
+    "tag": Task(headline="token_accuracy", load_data=tag.load_data, build_model=tag.build_model,
+                collate=tag.collate),
+}
+
+
+def get_task(name: str) -> Task:
+    """The table entry for ``name``, or a ConfigError naming the key ``task``."""
+    if name not in TASKS:
+        raise ConfigError(f"task: unknown task {name!r}{did_you_mean(name, TASKS)}; known: {', '.join(TASKS)}")
+    return TASKS[name]
