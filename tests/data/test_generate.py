@@ -163,3 +163,15 @@ def test_bad_names_sizes_and_options():
         generate("en-ko-toy", 1, seed=0, max_len=3)
     with pytest.raises(ValueError, match="max_digits must be an integer ≥ 1, got 0"):
         gen.addition(random.Random(0), 1, max_digits=0)
+
+
+def test_odd_count_mod3_tags_count_odd_digits_mod_3():
+    # digits 3 4 5 1 7 -> odd so far 1 1 2 3 4 -> mod 3: 1 1 2 0 1
+    rows = generate("odd-count-mod3", 200, seed=0, min_len=5, max_len=20)
+    for src, tgt in rows:
+        digits, tags = [int(d) for d in src.split()], [int(t) for t in tgt.split()]
+        assert tags == [sum(d % 2 for d in digits[: i + 1]) % 3 for i in range(len(digits))]
+        assert 5 <= len(digits) <= 20
+    assert generate("odd-count-mod3", 1, seed=0) != generate("odd-count-mod3", 1, seed=1)
+    with pytest.raises(ValueError, match="min_len=3, max_len=2"):
+        generate("odd-count-mod3", 1, seed=0, min_len=3, max_len=2)

@@ -5,6 +5,7 @@ import torch
 
 from seqlab import config
 from seqlab.config import Config
+from seqlab.data.generate import generate
 from seqlab.errors import ConfigError
 from seqlab.nn import LSTM
 from seqlab.tasks import TASKS, get_task, tag
@@ -16,17 +17,18 @@ def small_model(**kwargs):
 
 
 def examples(num=6, seed="t"):
-    return tag.odd_count_mod3(num, 1, 9, seed=seed)
+    """Toy rows with token id = digit + 1 (ids below 11) and tag id = tag."""
+    pairs = generate("odd-count-mod3", num, seed, min_len=1, max_len=9)
+    return [tag.TagExample([int(d) + 1 for d in src.split()], [int(t) for t in tgt.split()]) for src, tgt in pairs]
 
 
-def test_generator_tags_count_odd_digits_mod_3():
-    # digits 3 4 5 1 7 -> odd so far 1 1 2 3 4 -> mod 3: 1 1 2 0 1 (token ids are digit + 1)
-    rows = tag.odd_count_mod3(200, 5, 20, seed="x")
-    for row in rows:
-        digits = [token - 1 for token in row.tokens]
-        assert row.tags == [sum(d % 2 for d in digits[: i + 1]) % 3 for i in range(len(digits))]
-        assert 5 <= len(row.tokens) <= 20
-    assert tag.odd_count_mod3(3, 5, 20, seed="x") == rows[:3]  # seeded
+def test_load_data_builds_vocabularies_from_train_and_saves_them(tmp_path):
+    data = tag.load_data(Config())
+    assert data.tags == ["0", "1", "2"] and data.num_tags == 3
+    assert data.vocab_size == 4 + 10  # the specials, then the ten digits
+    assert all(1 <= len(ex.tokens) == len(ex.tags) for ex in data.train)
+    data.save(tmp_path)
+    assert (tmp_path / "vocab.json").is_file() and (tmp_path / "tags.json").read_text().strip() == '["0", "1", "2"]'
 
 
 def test_collate_pads_and_keeps_lengths_on_cpu():

@@ -31,7 +31,8 @@ def test_same_seed_same_metrics(tmp_path):
 
 def test_run_dir_contents(tmp_path):
     run = loop.train("toy-tag", [f"{key}={value}" for key, value in SMALL.items()], out=tmp_path / "run")
-    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "metrics.jsonl", "model.safetensors", "summary.json"]
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "metrics.jsonl", "model.safetensors", "summary.json",
+                                                     "tags.json", "vocab.json"]
     assert config.load(run / "config.yaml") == config.resolve("toy-tag", SMALL)
     records = read_jsonl(run / "metrics.jsonl")
     assert [r["epoch"] for r in records] == [1, 2]

@@ -12,6 +12,9 @@ name, size, seed and options always give the same pairs, on every platform.
 | `reverse`   | "c a f e"                      | "e f a c"       |
 | `copy`      | "c a f e"                      | "c a f e"       |
 | `en-ko-toy` | "I love you"                   | "난 널 사랑해"   |
+| `odd-count-mod3` | "3 4 5 1"                 | "1 1 2 0"       |
+
+`odd-count-mod3` is synced (one target token per source token), for the `tag` task.
 
 Month and weekday names are written from the English tables below, never from the
 locale (``strftime("%B")`` would follow the machine's language).
@@ -206,6 +209,29 @@ def en_ko_toy(rng: random.Random, n: int) -> list[tuple[str, str]]:
     return [EN_KO_PAIRS[rng.randrange(len(EN_KO_PAIRS))] for _ in range(n)]
 
 
+# ----------------------------------------------------------------------------- synced tagging toy
+
+
+def odd_count_mod3(rng: random.Random, n: int, *, min_len: int = 5, max_len: int = 20) -> list[tuple[str, str]]:
+    """Digit strings tagged, digit by digit, with the count of odd digits so far, mod 3.
+
+    "3 4 5 1" → "1 1 2 0". Each tag depends on the whole prefix, so a tagger must carry a
+    three-state memory along the sequence: a small synced many-to-many task that needs
+    the recurrence.
+    """
+    if not 1 <= min_len <= max_len:
+        raise ValueError(f"odd-count-mod3 needs 1 <= min_len <= max_len, got min_len={min_len}, max_len={max_len}")
+    pairs = []
+    for _ in range(n):
+        digits = [rng.randrange(10) for _ in range(rng.randint(min_len, max_len))]
+        tags, count = [], 0
+        for digit in digits:
+            count = (count + digit % 2) % 3
+            tags.append(count)
+        pairs.append((" ".join(map(str, digits)), " ".join(map(str, tags))))
+    return pairs
+
+
 # ----------------------------------------------------------------------------- table
 
 GENERATORS: dict[str, Callable[..., list[tuple[str, str]]]] = {
@@ -214,10 +240,11 @@ GENERATORS: dict[str, Callable[..., list[tuple[str, str]]]] = {
     "reverse": reverse,
     "copy": copy,
     "en-ko-toy": en_ko_toy,
+    "odd-count-mod3": odd_count_mod3,
 }
 
 
-def generate(name: str, n: int, seed: int, **options) -> list[tuple[str, str]]:
+def generate(name: str, n: int, seed: int | str, **options) -> list[tuple[str, str]]:
     """``n`` (source, target) pairs of the generated dataset ``name``, drawn with ``random.Random(seed)``.
 
     ``options`` are the generator's keyword arguments (see each function); an unknown

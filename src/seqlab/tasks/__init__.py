@@ -4,7 +4,8 @@ A task module builds its data and model from a config; the training loop then se
 plain pieces. The contract (see :mod:`seqlab.tasks.tag` for one that keeps it):
 
 - ``load_data(cfg)`` returns an object with ``train``, ``valid`` and ``test`` lists of
-  examples (and whatever ``build_model`` needs, such as vocabulary sizes);
+  examples, whatever ``build_model`` needs (such as vocabulary sizes), and
+  ``save(run_dir)`` writing what decoding a prediction needs (vocabularies);
 - ``build_model(cfg, data)`` returns an ``nn.Module`` with ``loss(batch)`` (a scalar to
   minimize), ``metrics(batch)`` (each metric as ``(sum, count)`` so batches add up
   exactly; ``"loss"`` among them) and ``predict(batch)``;

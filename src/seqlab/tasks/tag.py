@@ -5,31 +5,36 @@ one linear layer per position. Padding never counts: the loss and every metric l
 at positions before each sequence's length, and the encoder is given ``lengths=`` so
 padded steps change nothing at the real ones.
 
-For now the data is generated here (``GENERATORS``); it moves to ``seqlab.data.generate``
-once the data pipeline lands, and ``load_data`` then reads named or file datasets too.
+Data goes through the pipeline: a generated dataset of (source, target) string pairs
+with one target token per source token (``seqlab.data.generate``), whitespace tokens,
+a token vocabulary and a tag list built from the training split only.
 """
 
 from __future__ import annotations
 
-import random
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab.config import Config, did_you_mean
-from seqlab.errors import ConfigError
+from seqlab.data.batching import pad
+from seqlab.data.generate import GENERATORS, generate
+from seqlab.data.vocab import PAD_ID, Vocab
+from seqlab.errors import ConfigError, DataError
 from seqlab.nn import GRU, LSTM, RNN
 
-PAD_ID = 0  # token id of padding; real token ids start at 1
 ENCODERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+SYNCED_GENERATORS = ("odd-count-mod3",)  # generated datasets with one tag per token
 
 
 @dataclass(frozen=True)
 class TagExample:
-    """One sequence: token ids (each >= 1) and a tag id for every token."""
+    """One sequence: token ids and a tag id for every token."""
 
     tokens: list[int]
     tags: list[int]
@@ -37,18 +42,31 @@ class TagExample:
 
 @dataclass(frozen=True)
 class TagData:
-    """The three splits and the sizes the model is built for."""
+    """The three splits, encoded, and the vocabularies they were encoded with."""
 
     train: list[TagExample]
     valid: list[TagExample]
     test: list[TagExample]
-    vocab_size: int  # token ids are in [0, vocab_size), 0 being padding
-    num_tags: int  # tag ids are in [0, num_tags)
+    vocab: Vocab  # token vocabulary, built from the training split; PAD_ID is padding
+    tags: list[str]  # tag id -> tag, from the training split
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    @property
+    def num_tags(self) -> int:
+        return len(self.tags)
+
+    def save(self, run_dir: Path) -> None:
+        """Write vocab.json and tags.json into the run dir, so predictions can be decoded."""
+        self.vocab.save(run_dir / "vocab.json")
+        (run_dir / "tags.json").write_text(json.dumps(self.tags, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 @dataclass(frozen=True)
 class TagBatch:
-    """A padded batch. tokens, tags: (B, T) int64, PAD_ID / 0 past each length;
+    """A padded batch. tokens, tags: (B, T) int64, PAD_ID past each length;
     lengths: (B,) int64, kept on the CPU (where the recurrent layers want them)."""
 
     tokens: Tensor
@@ -70,15 +88,11 @@ class TagBatch:
 
 
 def collate(examples: Sequence[TagExample], pad_to: int | None = None) -> TagBatch:
-    """Pad examples into one batch of width max(length) (or ``pad_to``, if larger)."""
-    lengths = torch.tensor([len(example.tokens) for example in examples], dtype=torch.int64)
-    width = max(int(lengths.max()) if len(examples) else 0, pad_to or 0)
-    tokens = torch.full((len(examples), width), PAD_ID, dtype=torch.int64)
-    tags = torch.zeros((len(examples), width), dtype=torch.int64)
-    for row, example in enumerate(examples):
-        tokens[row, : len(example.tokens)] = torch.tensor(example.tokens, dtype=torch.int64)
-        tags[row, : len(example.tags)] = torch.tensor(example.tags, dtype=torch.int64)
-    return TagBatch(tokens, tags, lengths)
+    """Pad examples into one batch as wide as its longest sequence (or ``pad_to``, if wider)."""
+    tokens, lengths, _ = pad([example.tokens for example in examples], PAD_ID)
+    tags, _, _ = pad([example.tags for example in examples], PAD_ID)
+    extra = max(0, (pad_to or 0) - tokens.shape[1])  # more padding: for invariance tests
+    return TagBatch(F.pad(tokens, (0, extra), value=PAD_ID), F.pad(tags, (0, extra), value=PAD_ID), lengths)
 
 
 class Tagger(nn.Module):
@@ -142,44 +156,29 @@ class Tagger(nn.Module):
         return [row[:length].tolist() for row, length in zip(best, batch.lengths.tolist())]
 
 
-# -- generated data (to move to seqlab.data.generate) ----------------------------------
-
-
-def odd_count_mod3(num: int, min_len: int, max_len: int, seed: str) -> list[TagExample]:
-    """Random digit strings; each digit's tag is the count of odd digits so far, mod 3.
-
-    E.g. digits 3 4 5 1 -> tags 1 1 2 0. Token id = digit + 1 (0 is padding). The tag
-    depends on the whole prefix, so a model must carry a 3-state memory along the sequence.
-    """
-    rng = random.Random(seed)
-    examples = []
-    for _ in range(num):
-        digits = [rng.randrange(10) for _ in range(rng.randint(min_len, max_len))]
-        tags, count = [], 0
-        for digit in digits:
-            count = (count + digit % 2) % 3
-            tags.append(count)
-        examples.append(TagExample([digit + 1 for digit in digits], tags))
-    return examples
-
-
-# name -> (generator, vocab_size, num_tags)
-GENERATORS = {"odd-count-mod3": (odd_count_mod3, 11, 3)}
-
-
 # -- builders: the only place config becomes constructor calls -------------------------
 
 
 def load_data(cfg: Config) -> TagData:
-    """Generate the three splits named by ``cfg.data``, each from its own seed."""
-    if cfg.data.name not in GENERATORS:
-        raise ConfigError(f"data.name: unknown dataset {cfg.data.name!r} for task 'tag'"
-                          f"{did_you_mean(cfg.data.name, GENERATORS)}; known: {', '.join(GENERATORS)}")
-    generate, vocab_size, num_tags = GENERATORS[cfg.data.name]
+    """Generate the three splits named by ``cfg.data`` (each from its own seed) and encode them."""
     d = cfg.data
-    splits = {split: generate(num, d.min_len, d.max_len, seed=f"{d.name}/{split}/{cfg.seed}")
+    if d.name not in SYNCED_GENERATORS:
+        raise ConfigError(f"data.name: unknown dataset {d.name!r} for task 'tag'"
+                          f"{did_you_mean(d.name, GENERATORS)}; known: {', '.join(SYNCED_GENERATORS)}")
+    splits = {split: [(src.split(), tgt.split()) for src, tgt in
+                      generate(d.name, num, seed=f"{d.name}/{split}/{cfg.seed}", min_len=d.min_len, max_len=d.max_len)]
               for split, num in (("train", d.num_train), ("valid", d.num_valid), ("test", d.num_test))}
-    return TagData(**splits, vocab_size=vocab_size, num_tags=num_tags)
+    vocab = Vocab.build([tokens for tokens, _ in splits["train"]])
+    tags = sorted({tag for _, tag_seq in splits["train"] for tag in tag_seq})
+    tag_ids = {tag: i for i, tag in enumerate(tags)}
+
+    def encode(split: str) -> list[TagExample]:
+        unseen = sorted({tag for _, tag_seq in splits[split] for tag in tag_seq} - set(tag_ids))
+        if unseen:
+            raise DataError(f"{d.name}/{split}: tags {unseen} do not occur in the training split ({tags})")
+        return [TagExample(vocab.encode(tokens), [tag_ids[tag] for tag in tag_seq]) for tokens, tag_seq in splits[split]]
+
+    return TagData(encode("train"), encode("valid"), encode("test"), vocab, tags)
 
 
 def build_model(cfg: Config, data: TagData) -> Tagger:

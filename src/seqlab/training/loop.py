@@ -6,6 +6,7 @@ the table entry's ``collate``; see :mod:`seqlab.tasks`. A run dir holds
     config.yaml        the resolved recipe (written first, so a failed run still has it)
     metrics.jsonl      one JSON object per epoch: train loss and validation metrics
     model.safetensors  the final weights (written atomically)
+    vocab.json, ...    what the task needs to decode predictions (its data's save())
     summary.json       test metrics, the headline metric, wall time, parameter count
 
 Runs are seeded: on the CPU the same config gives the same metrics.jsonl, bit for bit.
@@ -55,6 +56,7 @@ def train(recipe: str | Path = DEFAULT_RECIPE, overrides: Mapping[str, Any] | It
 
     torch.manual_seed(cfg.seed)
     data = task.load_data(cfg)
+    data.save(run_dir)  # vocabularies beside the weights, so the run dir is self-contained
     model = task.build_model(cfg, data).to(device)
     console = Console(stderr=True)
     history = fit(model, data.train, data.valid, task.collate, cfg, device, run_dir / "metrics.jsonl", console)
