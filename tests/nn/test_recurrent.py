@@ -59,7 +59,12 @@ def test_parity_with_torch_nn(mode, num_layers, bidirectional, batch_first, with
 
     want_out, want_state = _torch_run(plain, x, hx, lengths, batch_first)
     want_grads = _loss_and_grads(plain, want_out, want_state)
-    for layer in (reference, native):
+    layers = [reference, native]
+    if mode != "rnn":  # our fused CPU loop runs LSTM and GRU
+        fused = ours_cls(INPUT, HIDDEN, num_layers, bidirectional=bidirectional, batch_first=batch_first, backend="fused")
+        fused.load_state_dict(reference.state_dict())
+        layers.append(fused)
+    for layer in layers:
         out, state = layer(x, hx, lengths=lengths)
         torch.testing.assert_close(out, want_out, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(_flat_state(state), _flat_state(want_state), atol=1e-5, rtol=1e-5)
@@ -212,7 +217,7 @@ def test_auto_uses_native_in_eval_with_recurrent_dropout(monkeypatch):
     layer = snn.LSTM(3, 4, recurrent_dropout=0.3)
     calls = []
     monkeypatch.setattr(layer, "_native", lambda *a: calls.append("native") or snn.LSTM._native(layer, *a))
-    monkeypatch.setattr(layer, "_reference", lambda *a: calls.append("reference") or snn.LSTM._reference(layer, *a))
+    monkeypatch.setattr(layer, "_reference", lambda *a, **k: calls.append("reference") or snn.LSTM._reference(layer, *a, **k))
     x = torch.randn(4, 2, 3)
     layer.train()
     layer(x)
@@ -225,3 +230,34 @@ def test_extra_repr_shows_non_defaults():
     text = repr(snn.GRU(3, 4, recurrent_dropout=0.25, layer_norm=True, reset_after=False, backend="reference"))
     assert "recurrent_dropout=0.25" in text and "layer_norm=True" in text
     assert "reset_after=False" in text and "backend='reference'" in text
+
+
+@pytest.mark.parametrize("cls, kwargs", [(snn.LSTM, {"recurrent_dropout": 0.3}), (snn.GRU, {"recurrent_dropout": 0.3}),
+                                         (snn.GRU, {"reset_after": False})])
+def test_fused_backend_matches_reference_where_native_cannot_run(cls, kwargs):
+    """auto picks the fused loop for these in training; same masks (same seed), same numbers."""
+    torch.manual_seed(7)
+    reference = cls(4, 5, 2, bidirectional=True, backend="reference", **kwargs)
+    results = []
+    for backend in ("reference", "fused", "auto"):
+        layer = cls(4, 5, 2, bidirectional=True, backend=backend, **kwargs)
+        layer.load_state_dict(reference.state_dict())
+        torch.manual_seed(8)
+        out, _ = layer(torch.randn(7, 3, 4), lengths=torch.tensor([7, 0, 3]))
+        out.pow(2).sum().backward()
+        results.append((out, {n: p.grad for n, p in layer.named_parameters()}))
+    for out, grads in results[1:]:
+        torch.testing.assert_close(out, results[0][0], atol=1e-6, rtol=1e-5)
+        for name, grad in grads.items():
+            torch.testing.assert_close(grad, results[0][1][name], atol=1e-5, rtol=1e-5, msg=name)
+
+
+def test_auto_routes_reference_only_features_to_the_fused_loop_on_cpu(monkeypatch):
+    import seqlab.nn.recurrent as recurrent
+
+    calls = []
+    real = recurrent.gru_sequence
+    monkeypatch.setattr(recurrent, "gru_sequence", lambda *a: calls.append("fused") or real(*a))
+    snn.GRU(3, 4, reset_after=False)(torch.randn(5, 2, 3))
+    snn.GRU(3, 4, reset_after=False, layer_norm=True)(torch.randn(5, 2, 3))  # the fused loop has no layer norm
+    assert calls == ["fused"]

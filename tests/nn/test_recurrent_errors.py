@@ -28,10 +28,13 @@ X = torch.randn(5, 2, 3)  # (T, B, I)
         (lambda: snn.LSTM(3, 4)(X, (torch.zeros(1, 2, 4), torch.zeros(1, 3, 4))), ValueError, "c_0 must have shape (1, 2, 4)"),
         (lambda: snn.GRU(3, 4)(X, torch.zeros(1, 2, 4, dtype=torch.float64)), TypeError, "h_0 is torch.float64"),
         (lambda: snn.LSTM(3, 4, recurrent_dropout=1.0), ValueError, "recurrent_dropout must be in [0, 1), got 1.0"),
-        (lambda: snn.LSTM(3, 4, backend="fast"), ValueError, "backend must be one of auto, reference, native; got 'fast'"),
+        (lambda: snn.LSTM(3, 4, backend="fast"), ValueError, "backend must be one of auto, reference, native, fused; got 'fast'"),
         (lambda: snn.LSTM(3, 4, layer_norm=True, backend="native"), ValueError, "backend='native' (torch's fused layer) cannot run layer_norm"),
         (lambda: snn.GRU(3, 4, reset_after=False, backend="native"), ValueError, "cannot run reset_after=False"),
         (lambda: snn.LSTM(3, 4, recurrent_dropout=0.2, backend="native"), ValueError, "cannot run recurrent_dropout"),
+        (lambda: snn.RNN(3, 4, backend="fused"), ValueError, "backend='fused' (seqlab's CPU loop) cannot run the Elman RNN"),
+        (lambda: snn.LSTM(3, 4, proj_size=2, layer_norm=True, backend="fused"), ValueError, "cannot run layer_norm, proj_size"),
+        (lambda: snn.LSTM(3, 4, backend="fused")(X.to("meta")), ValueError, "backend='fused' cannot run inputs on meta"),
     ],
 )
 def test_bad_input_message(call, error, message):

@@ -16,7 +16,10 @@ holds. What they add:
 - ``backend``: ``"reference"`` runs the per-step loop over the cell equations in
   :mod:`seqlab.nn.cells` (the ground truth; the input projection of all steps is one
   matrix product); ``"native"`` runs torch's fused layer (cuDNN on GPU, oneDNN on CPU);
-  ``"auto"`` picks native whenever the requested features allow it, else reference.
+  ``"fused"`` runs our CPU loop with a hand-written backward (:mod:`seqlab.kernels.cpu`;
+  LSTM and GRU, no layer norm or projection); ``"auto"`` picks native whenever the
+  requested features allow it, else fused where it runs, else reference. All backends
+  give the same numbers to float tolerance (the tests hold them to it).
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from seqlab.kernels.cpu import gru_sequence, lstm_sequence
 from seqlab.nn.cells import gru_step, lstm_step, rnn_step
 
-BACKENDS = ("auto", "reference", "native")
+BACKENDS = ("auto", "reference", "native", "fused")
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
@@ -71,6 +75,11 @@ class _Recurrent:
                 f"{name}: backend='native' (torch's fused layer) cannot run "
                 f"{', '.join(self._static_reference_features())}; use backend='reference' or 'auto'"
             )
+        if backend == "fused" and self._fused_lacks():
+            raise ValueError(
+                f"{name}: backend='fused' (seqlab's CPU loop) cannot run "
+                f"{', '.join(self._fused_lacks())}; use backend='reference' or 'auto'"
+            )
 
     def _suffixes(self) -> tuple[str, ...]:
         return ("", "_reverse") if self.bidirectional else ("",)
@@ -101,8 +110,30 @@ class _Recurrent:
             needs.append("recurrent_dropout")
         return needs
 
+    def _fused_lacks(self, x: Tensor | None = None) -> list[str]:
+        """Features our fused CPU loop lacks (for this input, if given)."""
+        lacks = []
+        if self.mode not in ("LSTM", "GRU"):
+            lacks.append("the Elman RNN")
+        if self.layer_norm:
+            lacks.append("layer_norm")
+        if getattr(self, "proj_size", 0):
+            lacks.append("proj_size")
+        if x is not None and x.device.type != "cpu":
+            lacks.append(f"inputs on {x.device.type}")
+        return lacks
+
+    def _use_fused(self, x: Tensor) -> bool:
+        """After native was ruled out: our fused loop, or the reference loop?"""
+        if self.backend == "fused":
+            lacks = self._fused_lacks(x)
+            if lacks:
+                raise ValueError(f"{type(self).__name__}: backend='fused' cannot run {', '.join(lacks)}")
+            return True
+        return self.backend == "auto" and not self._fused_lacks(x)
+
     def _use_native(self, degenerate: bool) -> bool:
-        if self.backend == "reference":
+        if self.backend in ("reference", "fused"):
             return False
         needs = self._static_reference_features()
         if self.backend == "native":
@@ -143,7 +174,7 @@ class _Recurrent:
         if self._use_native(degenerate):
             output, state = self._native(x, hx, lengths)
         else:
-            output, state = self._reference(x, hx, lengths)
+            output, state = self._reference(x, hx, lengths, fused=self._use_fused(x))
         if unbatched:
             output = output.squeeze(1)
             state = tuple(s.squeeze(1) for s in state) if isinstance(state, tuple) else state.squeeze(1)
@@ -172,8 +203,12 @@ class _Recurrent:
 
     # -- the reference loop ------------------------------------------------------------
 
-    def _reference(self, x: Tensor, hx, lengths: Tensor | None):
-        """Per-step loop over the cell equations; x (T, B, I), returns time-major output."""
+    def _reference(self, x: Tensor, hx, lengths: Tensor | None, fused: bool = False):
+        """Our loop over layers and directions; x (T, B, I), returns time-major output.
+
+        Each direction runs the per-step loop over the cell equations, or with ``fused``
+        the same equations in :mod:`seqlab.kernels.cpu`.
+        """
         if lengths is not None:
             lengths = lengths.to(x.device)
         h0, c0 = (hx if self.mode == "LSTM" else (hx, None)) if hx is not None else self._zero_state(x)
@@ -183,7 +218,7 @@ class _Recurrent:
             for direction, suffix in enumerate(self._suffixes()):
                 k = layer * len(self._suffixes()) + direction
                 c_k = None if c0 is None else c0[k]
-                out, h, c = self._run_direction(layer_input, layer, suffix, h0[k], c_k, lengths)
+                out, h, c = self._run_direction(layer_input, layer, suffix, h0[k], c_k, lengths, fused)
                 outputs.append(out)
                 h_n.append(h)
                 c_n.append(c)
@@ -195,7 +230,8 @@ class _Recurrent:
             state = (state, torch.stack(c_n))
         return layer_input, state
 
-    def _run_direction(self, x: Tensor, layer: int, suffix: str, h: Tensor, c: Tensor | None, lengths: Tensor | None):
+    def _run_direction(self, x: Tensor, layer: int, suffix: str, h: Tensor, c: Tensor | None, lengths: Tensor | None,
+                       fused: bool = False):
         """One layer, one direction. x (T, B, I_layer); h (B, H_out); returns (T, B, H_out), h, c."""
         params = {name: getattr(self, f"{name}_l{layer}{suffix}") for name in self._weight_names()}
         gx = F.linear(x, params["weight_ih"], params.get("bias_ih"))  # (T, B, G*H): all steps at once
@@ -206,6 +242,9 @@ class _Recurrent:
         ln = (getattr(self, f"ln_weight_l{layer}{suffix}"), getattr(self, f"ln_bias_l{layer}{suffix}")) if self.layer_norm else None
         steps = gx.shape[0]
         valid = None if lengths is None else torch.arange(steps, device=x.device).unsqueeze(1) < lengths  # (T, B)
+        if fused:
+            out, h, c = self._fused_sequence(gx, h, c, params, mask, valid)
+            return (_reverse_padded(out, lengths) if reverse else out), h, c
         outputs = []
         for t in range(steps):
             h_new, c_new = self._cell_step(gx[t], h, c, params, mask, ln)
@@ -341,6 +380,9 @@ class LSTM(_Recurrent, nn.LSTM):
     def _cell_step(self, gx, h, c, params, mask, ln):
         return lstm_step(gx, h, c, params["weight_hh"], params.get("bias_hh"), params.get("weight_hr"), mask, ln)
 
+    def _fused_sequence(self, gx, h, c, params, mask, valid):
+        return lstm_sequence(gx, h, c, params["weight_hh"], params.get("bias_hh"), mask, valid)
+
 
 class GRU(_Recurrent, nn.GRU):
     """GRU layer (Cho et al. 2014); equations in :func:`seqlab.nn.cells.gru_step`.
@@ -366,3 +408,7 @@ class GRU(_Recurrent, nn.GRU):
 
     def _cell_step(self, gx, h, c, params, mask, ln):
         return gru_step(gx, h, params["weight_hh"], params.get("bias_hh"), self.reset_after, mask, ln), None
+
+    def _fused_sequence(self, gx, h, c, params, mask, valid):
+        out, h = gru_sequence(gx, h, params["weight_hh"], params.get("bias_hh"), self.reset_after, mask, valid)
+        return out, h, None

@@ -1,0 +1,12 @@
+"""Fast paths for the recurrent layers, each checked against the reference equations.
+
+- :mod:`seqlab.kernels.cpu`: one layer, one direction of LSTM and GRU on the CPU as
+  ``torch.autograd.Function``s. The forward runs the loop over time with preallocated
+  buffers and fused gate math; the backward runs the reverse loop and then computes the
+  recurrent weight gradient as one large matrix product over all steps, instead of one
+  small product per step as autograd through the per-step loop does.
+
+The caller (:mod:`seqlab.nn.recurrent`) computes the input projection of all steps,
+reverses sequences for the backward direction and loops over layers and directions; a
+kernel sees only ``gx = W_ih x + b_ih`` for every step and runs the recurrence.
+"""
