@@ -83,17 +83,25 @@ def main() -> None:
     size = (args.input, args.hidden)
     x = torch.randn(args.steps, args.batch, args.input, requires_grad=True)  # (T, B, I), float32
     tokens = args.batch * args.steps
-    print(f"CPU, {torch.get_num_threads()} threads, float32, B={args.batch} T={args.steps} I={args.input} H={args.hidden}, "
-          f"forward+backward, median of {args.repeats} repeats x {args.iters} steps; torch {torch.__version__}\n")
+    print(
+        f"CPU, {torch.get_num_threads()} threads, float32, B={args.batch} T={args.steps} I={args.input} H={args.hidden}, "
+        f"forward+backward, median of {args.repeats} repeats x {args.iters} steps; torch {torch.__version__}\n"
+    )
 
     lstm = torch.nn.LSTM(*size)
     reference = snn.LSTM(*size, backend="reference")
     reference.load_state_dict(lstm.state_dict())
-    medians = measure({
-        "torch.nn.LSTM": (lambda layer, x: layer(x), lstm),
-        "seqlab LSTM, reference loop": (lambda layer, x: layer(x), reference),
-        "seqlab fast path (kernels.cpu)": (fast_lstm, lstm),
-    }, x, args.repeats, args.iters, args.warmup)
+    medians = measure(
+        {
+            "torch.nn.LSTM": (lambda layer, x: layer(x), lstm),
+            "seqlab LSTM, reference loop": (lambda layer, x: layer(x), reference),
+            "seqlab fast path (kernels.cpu)": (fast_lstm, lstm),
+        },
+        x,
+        args.repeats,
+        args.iters,
+        args.warmup,
+    )
     print(table("LSTM", medians, "torch.nn.LSTM", tokens) + "\n")
 
     gru = torch.nn.GRU(*size)
@@ -101,13 +109,19 @@ def main() -> None:
     reference.load_state_dict(gru.state_dict())
     reference_before = snn.GRU(*size, reset_after=False, backend="reference")
     reference_before.load_state_dict(gru.state_dict())
-    medians = measure({
-        "torch.nn.GRU": (lambda layer, x: layer(x), gru),
-        "seqlab GRU, reference loop": (lambda layer, x: layer(x), reference),
-        "seqlab fast path (kernels.cpu)": (fast_gru, gru),
-        "seqlab GRU reset_after=False, reference loop": (lambda layer, x: layer(x), reference_before),
-        "seqlab fast path, reset_after=False": (lambda layer, x: fast_gru(layer, x, reset_after=False), gru),
-    }, x, args.repeats, args.iters, args.warmup)
+    medians = measure(
+        {
+            "torch.nn.GRU": (lambda layer, x: layer(x), gru),
+            "seqlab GRU, reference loop": (lambda layer, x: layer(x), reference),
+            "seqlab fast path (kernels.cpu)": (fast_gru, gru),
+            "seqlab GRU reset_after=False, reference loop": (lambda layer, x: layer(x), reference_before),
+            "seqlab fast path, reset_after=False": (lambda layer, x: fast_gru(layer, x, reset_after=False), gru),
+        },
+        x,
+        args.repeats,
+        args.iters,
+        args.warmup,
+    )
     print(table("GRU", medians, "torch.nn.GRU", tokens))
 
 

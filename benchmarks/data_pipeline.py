@@ -62,8 +62,10 @@ def bench_imdb() -> None:
     test_ids, _ = encode_split(vocab, test_tokens)
     stages["encode to tensors"] = time.perf_counter() - mark
     total = time.perf_counter() - start
-    print(f"IMDB: {len(train)} + {len(test)} reviews, {train_ids.numel() + test_ids.numel():,} tokens, "
-          f"vocabulary {len(vocab):,} (min_freq 2)")
+    print(
+        f"IMDB: {len(train)} + {len(test)} reviews, {train_ids.numel() + test_ids.numel():,} tokens, "
+        f"vocabulary {len(vocab):,} (min_freq 2)"
+    )
     for name, seconds in stages.items():
         print(f"  {name:<26} {seconds:6.2f} s")
     print(f"  {'total':<26} {total:6.2f} s   peak RSS {peak_rss_mib():,.0f} MiB")
@@ -99,8 +101,10 @@ def bench_stream(path: Path, gigabytes: float) -> None:
         lines += 1
     seconds = time.perf_counter() - start
     size_mb = path.stat().st_size / 1e6
-    print(f"streamed {size_mb:,.0f} MB ({lines:,} lines, {sum(counts.values()):,} tokens, "
-          f"{len(counts):,} types) in {seconds:.1f} s = {size_mb / seconds:.1f} MB/s; peak RSS {peak_rss_mib():,.0f} MiB")
+    print(
+        f"streamed {size_mb:,.0f} MB ({lines:,} lines, {sum(counts.values()):,} tokens, "
+        f"{len(counts):,} types) in {seconds:.1f} s = {size_mb / seconds:.1f} MB/s; peak RSS {peak_rss_mib():,.0f} MiB"
+    )
 
 
 def main() -> None:

@@ -69,7 +69,7 @@ def assert_well_formed(out: Decoded, max_len):
     max_lens = torch.as_tensor(max_len).expand(out.tokens.shape[0])
     for row, length, limit in zip(out.tokens, out.lengths.tolist(), max_lens.tolist()):
         assert 1 <= length <= limit
-        assert (row[:length - 1] != EOS).all()
+        assert (row[: length - 1] != EOS).all()
         assert row[length - 1] == EOS or length == limit
         assert (row[length:] == PAD).all()
     steps = torch.arange(out.tokens.shape[1])[None]
@@ -134,7 +134,10 @@ def test_per_example_max_len():
     assert len(calls) == 2
     lm = ToyLM(seed=3, eos_bias=-3.0)  # eos unlikely: rows run to their own limit
     limits = torch.tensor([2, 5, 1, 7])
-    for out in (greedy(lm, lm.initial_state(4), 4, SOS, EOS, limits), beam_search(lm, lm.initial_state(4), 4, SOS, EOS, limits, beam_size=3)):
+    for out in (
+        greedy(lm, lm.initial_state(4), 4, SOS, EOS, limits),
+        beam_search(lm, lm.initial_state(4), 4, SOS, EOS, limits, beam_size=3),
+    ):
         assert_well_formed(out, limits)
         assert (out.lengths <= limits).all() and out.tokens.shape[1] <= 7
 
@@ -173,14 +176,25 @@ def test_nbest_ranked_by_gnmt_penalty_and_rescored(alpha):
     ranking = out.nbest.scores / gnmt_length_penalty(out.nbest.lengths, alpha)
     assert (ranking[:, :-1] >= ranking[:, 1:]).all()
     for k in range(4):
-        assert_well_formed(Decoded(out.nbest.tokens[:, k], out.nbest.lengths[:, k], out.nbest.scores[:, k], out.nbest.step_scores[:, k]), 8)
-    torch.testing.assert_close(gnmt_length_penalty(torch.tensor([1, 7]), 1.0), torch.tensor([1.0, 2.0], dtype=torch.float64))
+        assert_well_formed(
+            Decoded(
+                out.nbest.tokens[:, k], out.nbest.lengths[:, k], out.nbest.scores[:, k], out.nbest.step_scores[:, k]
+            ),
+            8,
+        )
+    torch.testing.assert_close(
+        gnmt_length_penalty(torch.tensor([1, 7]), 1.0), torch.tensor([1.0, 2.0], dtype=torch.float64)
+    )
 
 
 def lstm_step_fn(vocab=6, hidden=4, seed=0):
     """An LSTM decoder step whose state is a nested dict/tuple/list with batch at dim 0."""
     torch.manual_seed(seed)
-    embed, cell, out = torch.nn.Embedding(vocab, hidden), torch.nn.LSTMCell(hidden, hidden), torch.nn.Linear(hidden, vocab)
+    embed, cell, out = (
+        torch.nn.Embedding(vocab, hidden),
+        torch.nn.LSTMCell(hidden, hidden),
+        torch.nn.Linear(hidden, vocab),
+    )
 
     @torch.no_grad()
     def step(tokens, state):
@@ -197,17 +211,24 @@ def test_nested_state_is_reordered_with_the_beams():
     row left with the wrong beam would change the log-probabilities along the way."""
     step = lstm_step_fn()
     g = torch.Generator().manual_seed(0)
-    state = {"lstm": (torch.randn(3, 4, generator=g), torch.randn(3, 4, generator=g)), "extra": [torch.zeros(3), "untouched"]}
+    state = {
+        "lstm": (torch.randn(3, 4, generator=g), torch.randn(3, 4, generator=g)),
+        "extra": [torch.zeros(3), "untouched"],
+    }
     out = beam_search(step, state, 3, SOS, EOS, 6, beam_size=3)
     tokens = out.nbest.tokens.reshape(9, -1)
     expanded = select_state(state, torch.arange(3).repeat_interleave(3))
-    torch.testing.assert_close(rescore(step, expanded, tokens, out.nbest.lengths.reshape(9)), out.nbest.scores.reshape(9))
+    torch.testing.assert_close(
+        rescore(step, expanded, tokens, out.nbest.lengths.reshape(9)), out.nbest.scores.reshape(9)
+    )
     assert out.tokens.shape[0] == 3 and out.nbest.tokens.shape[:2] == (3, 3)
 
 
 def test_sampling_is_reproducible_with_a_seeded_generator():
     lm = ToyLM(seed=4, eos_bias=0.5)
-    draw = lambda seed: sample(lm, lm.initial_state(6), 6, SOS, EOS, 10, temperature=1.3, generator=torch.Generator().manual_seed(seed))
+    draw = lambda seed: sample(
+        lm, lm.initial_state(6), 6, SOS, EOS, 10, temperature=1.3, generator=torch.Generator().manual_seed(seed)
+    )
     first, again, other = draw(7), draw(7), draw(8)
     assert torch.equal(first.tokens, again.tokens) and torch.equal(first.scores, again.scores)
     assert not torch.equal(first.tokens, other.tokens)
@@ -215,7 +236,9 @@ def test_sampling_is_reproducible_with_a_seeded_generator():
     torch.testing.assert_close(rescore(lm, lm.initial_state(6), first.tokens, first.lengths), first.scores)
 
 
-@pytest.mark.parametrize("options", [{"top_k": 1}, {"top_p": 1e-6}, {"temperature": 0.0}, {"temperature": 0.0, "top_k": 3}])
+@pytest.mark.parametrize(
+    "options", [{"top_k": 1}, {"top_p": 1e-6}, {"temperature": 0.0}, {"temperature": 0.0, "top_k": 3}]
+)
 def test_degenerate_sampling_equals_greedy(options):
     lm = ToyLM(seed=6, eos_bias=0.5)
     want = greedy(lm, lm.initial_state(5), 5, SOS, EOS, 9)
@@ -240,7 +263,10 @@ def test_sampling_follows_the_filtered_distribution():
 # (call, fragment of the ValueError message)
 BAD = [
     (lambda s: beam_search(s, None, 1, SOS, EOS, 5, beam_size=0), "beam_size must be an int >= 1, got 0"),
-    (lambda s: beam_search(s, None, 1, SOS, EOS, 0, beam_size=2), "max_len must be a positive int or a LongTensor (B,), got 0"),
+    (
+        lambda s: beam_search(s, None, 1, SOS, EOS, 0, beam_size=2),
+        "max_len must be a positive int or a LongTensor (B,), got 0",
+    ),
     (lambda s: greedy(s, None, 2, SOS, EOS, torch.tensor([3, 0])), "max_len must be > 0, got [3, 0]"),
     (lambda s: greedy(s, None, 2, SOS, EOS, torch.tensor([3, 4, 5])), "shape (batch_size,) = (2,)"),
     (lambda s: greedy(s, None, 0, SOS, EOS, 5), "batch_size must be a positive int, got 0"),
@@ -248,9 +274,15 @@ BAD = [
     (lambda s: sample(s, None, 1, SOS, EOS, 5, top_p=0.0), "top_p must be in (0, 1], got 0.0"),
     (lambda s: sample(s, None, 1, SOS, EOS, 5, top_p=1.5), "top_p must be in (0, 1], got 1.5"),
     (lambda s: sample(s, None, 1, SOS, EOS, 5, top_k=-1), "top_k must be an int >= 0 (0 = off), got -1"),
-    (lambda s: beam_search(s, None, 1, SOS, EOS, 5, beam_size=2, length_penalty=-1.0), "length_penalty must be >= 0, got -1.0"),
+    (
+        lambda s: beam_search(s, None, 1, SOS, EOS, 5, beam_size=2, length_penalty=-1.0),
+        "length_penalty must be >= 0, got -1.0",
+    ),
     (lambda s: greedy(s, None, 1, SOS, EOS, 5, pad_id=9), "pad_id 9 is outside the vocabulary of size 5"),
-    (lambda s: beam_search(lambda t, st: (torch.zeros(1, 5), st), None, 1, SOS, EOS, 5, beam_size=3), "log_probs of shape (N, V) with N = 3, got (1, 5)"),
+    (
+        lambda s: beam_search(lambda t, st: (torch.zeros(1, 5), st), None, 1, SOS, EOS, 5, beam_size=3),
+        "log_probs of shape (N, V) with N = 3, got (1, 5)",
+    ),
 ]
 
 

@@ -83,8 +83,9 @@ def check_trace(trace, expected):
         for field in ("state", "wx", "us", "z", "o", "probs"):
             got = getattr(step, field)
             assert got.dtype == torch.float64 and got.shape == (3,)
-            torch.testing.assert_close(got, torch.tensor(want[field], dtype=torch.float64),
-                                       rtol=0, atol=TOL, msg=f"step {t} {field}")
+            torch.testing.assert_close(
+                got, torch.tensor(want[field], dtype=torch.float64), rtol=0, atol=TOL, msg=f"step {t} {field}"
+            )
         assert step.argmax == want["argmax"], f"step {t}"
 
 
@@ -136,13 +137,18 @@ def test_train_reaches_nan_neol_saranghae_quickly_and_deterministically():
     steps, losses = [h[0] for h in result.history], [h[1] for h in result.history]
     assert steps == list(range(len(steps))) and 1 < len(steps) < 200
     assert losses[-1] < losses[0]
-    assert losses[0] == pytest.approx(-sum(torch.log(torch.tensor(
-        [0.3509740057, 0.3390793617, 0.3315702114], dtype=torch.float64)).tolist()), abs=1e-8)
+    assert losses[0] == pytest.approx(
+        -sum(torch.log(torch.tensor([0.3509740057, 0.3390793617, 0.3315702114], dtype=torch.float64)).tolist()),
+        abs=1e-8,
+    )
     # no randomness anywhere: a second run gives the same weights bit for bit
     again = train_rnn_example()
-    assert all(torch.equal(a, b) for a, b in zip(
-        (result.params.W, result.params.U, result.params.B),
-        (again.params.W, again.params.U, again.params.B)))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            (result.params.W, result.params.U, result.params.B), (again.params.W, again.params.U, again.params.B)
+        )
+    )
 
 
 def test_train_gives_up_after_steps():

@@ -98,7 +98,9 @@ def _check_common(batch_size: int, sos_id: int, eos_id: int, pad_id: int, max_le
             raise ValueError(f"{name} must be a token id (int >= 0), got {value!r}")
     if isinstance(max_len, Tensor):
         if max_len.shape != (batch_size,) or max_len.is_floating_point():
-            raise ValueError(f"max_len as a tensor must be integer with shape (batch_size,) = ({batch_size},), got {max_len.dtype} {tuple(max_len.shape)}")
+            raise ValueError(
+                f"max_len as a tensor must be integer with shape (batch_size,) = ({batch_size},), got {max_len.dtype} {tuple(max_len.shape)}"
+            )
         if (max_len <= 0).any():
             raise ValueError(f"max_len must be > 0, got {max_len.tolist()}")
         return max_len.to(device=device, dtype=torch.long)
@@ -112,10 +114,21 @@ def _check_log_probs(log_probs: Tensor, rows: int, pad_id: int) -> None:
         got = tuple(log_probs.shape) if isinstance(log_probs, Tensor) else type(log_probs).__name__
         raise ValueError(f"step must return log_probs of shape (N, V) with N = {rows}, got {got}")
     if pad_id >= log_probs.shape[1]:
-        raise ValueError(f"pad_id {pad_id} is outside the vocabulary of size {log_probs.shape[1]}; ended rows are fed pad_id")
+        raise ValueError(
+            f"pad_id {pad_id} is outside the vocabulary of size {log_probs.shape[1]}; ended rows are fed pad_id"
+        )
 
 
-def _unroll(step: StepFn, state: State, batch_size: int, sos_id: int, eos_id: int, max_len, pad_id: int, choose: Callable[[Tensor], Tensor]) -> Decoded:
+def _unroll(
+    step: StepFn,
+    state: State,
+    batch_size: int,
+    sos_id: int,
+    eos_id: int,
+    max_len,
+    pad_id: int,
+    choose: Callable[[Tensor], Tensor],
+) -> Decoded:
     """The loop of greedy search and sampling: ``choose(log_probs (B, V)) -> tokens (B,)``."""
     device = _state_device(state)
     max_lens = _check_common(batch_size, sos_id, eos_id, pad_id, max_len, device)
@@ -140,7 +153,9 @@ def _unroll(step: StepFn, state: State, batch_size: int, sos_id: int, eos_id: in
     return Decoded(torch.stack(outputs, 1), lengths, scores, torch.stack(step_scores, 1))
 
 
-def greedy(step: StepFn, state: State, batch_size: int, sos_id: int, eos_id: int, max_len: int | Tensor, *, pad_id: int = 0) -> Decoded:
+def greedy(
+    step: StepFn, state: State, batch_size: int, sos_id: int, eos_id: int, max_len: int | Tensor, *, pad_id: int = 0
+) -> Decoded:
     """Greedy search: at each step the most probable token, ``y_t = argmax log p(y | y_<t)``.
 
     Returns a :class:`Decoded` with tokens (B, T), T <= max(max_len). Stops early when every
@@ -199,7 +214,9 @@ def sample(
         return greedy(step, state, batch_size, sos_id, eos_id, max_len, pad_id=pad_id)
 
     def choose(log_probs: Tensor) -> Tensor:
-        logits = filter_logits(log_probs.to(torch.promote_types(log_probs.dtype, torch.float32)) / temperature, top_k, top_p)
+        logits = filter_logits(
+            log_probs.to(torch.promote_types(log_probs.dtype, torch.float32)) / temperature, top_k, top_p
+        )
         probs = torch.softmax(logits, dim=-1)  # (B, V)
         return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 

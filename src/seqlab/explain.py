@@ -76,22 +76,21 @@ class RNNParams:
     @classmethod
     def from_note(cls) -> RNNParams:
         f64 = torch.float64
-        return cls(torch.tensor(NOTE_W, dtype=f64), torch.tensor(NOTE_U, dtype=f64),
-                   torch.tensor(NOTE_B, dtype=f64))
+        return cls(torch.tensor(NOTE_W, dtype=f64), torch.tensor(NOTE_U, dtype=f64), torch.tensor(NOTE_B, dtype=f64))
 
 
 @dataclass(frozen=True)
 class RNNStep:
     """One time step of the trace; every vector is a float64 tensor of shape (3,)."""
 
-    word: str            # the input word; x_t = one_hot(word), shape (4,)
+    word: str  # the input word; x_t = one_hot(word), shape (4,)
     state: torch.Tensor  # S_{t-1}
-    wx: torch.Tensor     # W·x_t
-    us: torch.Tensor     # U·S_{t-1}
-    z: torch.Tensor      # W·x_t + U·S_{t-1} + B
-    o: torch.Tensor      # O_t = tanh(z) = S_t
+    wx: torch.Tensor  # W·x_t
+    us: torch.Tensor  # U·S_{t-1}
+    z: torch.Tensor  # W·x_t + U·S_{t-1} + B
+    o: torch.Tensor  # O_t = tanh(z) = S_t
     probs: torch.Tensor  # softmax(O_t)
-    argmax: str          # OUTPUT_WORDS[argmax probs]
+    argmax: str  # OUTPUT_WORDS[argmax probs]
 
 
 def parse_words(words: str | Sequence[str]) -> tuple[str, ...]:
@@ -101,8 +100,9 @@ def parse_words(words: str | Sequence[str]) -> tuple[str, ...]:
         raise ValueError(f"no input words given; use some of {', '.join(INPUT_WORDS)}")
     unknown = [w for w in tokens if w not in INPUT_WORDS]
     if unknown:
-        raise ValueError(f"unknown input word {unknown[0]!r}; the example knows only "
-                         f"the 4 words {', '.join(INPUT_WORDS)}")
+        raise ValueError(
+            f"unknown input word {unknown[0]!r}; the example knows only the 4 words {', '.join(INPUT_WORDS)}"
+        )
     return tokens
 
 
@@ -113,22 +113,20 @@ def one_hot(word: str) -> torch.Tensor:
     return x
 
 
-def rnn_example_trace(inputs: str | Sequence[str] = SHEET_INPUTS,
-                      params: RNNParams | None = None) -> list[RNNStep]:
+def rnn_example_trace(inputs: str | Sequence[str] = SHEET_INPUTS, params: RNNParams | None = None) -> list[RNNStep]:
     """Run the RNN over ``inputs`` from S_0 = 0 and keep every intermediate vector."""
     words = parse_words(inputs)
     p = RNNParams.from_note() if params is None else params
     state = torch.zeros(len(OUTPUT_WORDS), dtype=torch.float64)  # S_0, (3,)
     steps = []
     for word in words:
-        wx = p.W @ one_hot(word)                # (3, 4) @ (4,) -> (3,)
-        us = p.U @ state                        # (3, 3) @ (3,) -> (3,)
+        wx = p.W @ one_hot(word)  # (3, 4) @ (4,) -> (3,)
+        us = p.U @ state  # (3, 3) @ (3,) -> (3,)
         z = wx + us + p.B
         o = torch.tanh(z)
         probs = torch.softmax(o, dim=0)
-        steps.append(RNNStep(word, state, wx, us, z, o, probs,
-                             OUTPUT_WORDS[int(probs.argmax())]))
-        state = o                               # S_t = O_t
+        steps.append(RNNStep(word, state, wx, us, z, o, probs, OUTPUT_WORDS[int(probs.argmax())]))
+        state = o  # S_t = O_t
     return steps
 
 
@@ -139,9 +137,13 @@ class TrainResult:
     reached: bool  # whether every target word wins by the margin at the end
 
 
-def train_rnn_example(steps: int = 500, lr: float = 0.1,
-                      inputs: Sequence[str] = REAL_INPUTS,
-                      targets: Sequence[str] = TARGETS, margin: float = MARGIN) -> TrainResult:
+def train_rnn_example(
+    steps: int = 500,
+    lr: float = 0.1,
+    inputs: Sequence[str] = REAL_INPUTS,
+    targets: Sequence[str] = TARGETS,
+    margin: float = MARGIN,
+) -> TrainResult:
     """Fit W, U, B from the note's values by plain gradient descent (BPTT, float64).
 
     L = -sum_t log softmax(O_t)[target_t];  theta <- theta - lr * dL/dtheta.
@@ -156,25 +158,24 @@ def train_rnn_example(steps: int = 500, lr: float = 0.1,
         raise ValueError(f"lr must be a positive learning rate, got {lr}")
     words = parse_words(inputs)
     if len(targets) != len(words) or any(t not in OUTPUT_WORDS for t in targets):
-        raise ValueError(f"targets must be {len(words)} of {', '.join(OUTPUT_WORDS)}, "
-                         f"got {list(targets)}")
+        raise ValueError(f"targets must be {len(words)} of {', '.join(OUTPUT_WORDS)}, got {list(targets)}")
     target_ids = torch.tensor([OUTPUT_WORDS.index(t) for t in targets])
     start = RNNParams.from_note()
     W, U, B = (t.clone().requires_grad_(True) for t in (start.W, start.U, start.B))
     history = []
     for step in range(steps + 1):
-        trace = rnn_example_trace(words, RNNParams(W, U, B))   # the graph is built here
-        logits = torch.stack([s.o for s in trace])            # (T, 3)
+        trace = rnn_example_trace(words, RNNParams(W, U, B))  # the graph is built here
+        logits = torch.stack([s.o for s in trace])  # (T, 3)
         loss = torch.nn.functional.cross_entropy(logits, target_ids, reduction="sum")
         history.append((step, loss.item(), tuple(s.argmax for s in trace)))
         probs = torch.stack([s.probs for s in trace]).detach()  # (T, 3)
-        target_p = probs.gather(1, target_ids[:, None])         # (T, 1)
+        target_p = probs.gather(1, target_ids[:, None])  # (T, 1)
         best_other = probs.scatter(1, target_ids[:, None], -1.0).max(dim=1).values
         reached = bool((target_p[:, 0] - best_other).min() >= margin)
         if reached or step == steps:
             break
         W.grad = U.grad = B.grad = None
-        loss.backward()                                      # BPTT through all T steps
+        loss.backward()  # BPTT through all T steps
         with torch.no_grad():
             for theta in (W, U, B):
                 theta -= lr * theta.grad
@@ -192,21 +193,23 @@ def format_trace(trace: Sequence[RNNStep], title: str) -> str:
         for i, out_word in enumerate(OUTPUT_WORDS):
             cols = (s.state, s.wx, s.us, s.z, s.o, s.probs)
             mark = "  <- argmax" if out_word == s.argmax else ""
-            lines.append("  " + "".join(f"{c[i].item():15.10f}" for c in cols)
-                         + f"   {out_word}{mark}")
+            lines.append("  " + "".join(f"{c[i].item():15.10f}" for c in cols) + f"   {out_word}{mark}")
         lines.append("")
     lines.append(f"inputs:  {' '.join(s.word for s in trace)}")
     lines.append(f"outputs: {' '.join(s.argmax for s in trace)}")
     return "\n".join(lines)
 
 
-SHEET_TITLE = ("the note's sheet: the one-hot of 'I' fed at every step "
-               "(as in the note's three tables)")
+SHEET_TITLE = "the note's sheet: the one-hot of 'I' fed at every step (as in the note's three tables)"
 
 
-def explain_rnn_example(inputs: str | None = None, train: bool = False,
-                        steps: int | None = None, lr: float | None = None,
-                        out: TextIO | None = None) -> int:
+def explain_rnn_example(
+    inputs: str | None = None,
+    train: bool = False,
+    steps: int | None = None,
+    lr: float | None = None,
+    out: TextIO | None = None,
+) -> int:
     """Print the rnn-example trace (the note's sheet by default); return an exit code.
 
     ``inputs`` (e.g. "I love you") shows the real sequence instead. ``train`` first fits
@@ -224,19 +227,24 @@ def explain_rnn_example(inputs: str | None = None, train: bool = False,
             print(format_trace(rnn_example_trace(words), title), file=out)
         return 0
     words = parse_words(inputs if inputs is not None else REAL_INPUTS)
-    result = train_rnn_example(steps=500 if steps is None else steps,
-                               lr=0.1 if lr is None else lr)
-    print("training W, U, B by BPTT (plain gradient descent, float64) on "
-          f"{' '.join(REAL_INPUTS)} -> {' '.join(TARGETS)}, until each target word "
-          f"wins by {MARGIN} in probability", file=out)
+    result = train_rnn_example(steps=500 if steps is None else steps, lr=0.1 if lr is None else lr)
+    print(
+        "training W, U, B by BPTT (plain gradient descent, float64) on "
+        f"{' '.join(REAL_INPUTS)} -> {' '.join(TARGETS)}, until each target word "
+        f"wins by {MARGIN} in probability",
+        file=out,
+    )
     last = len(result.history) - 1
     every = max(1, last // 5)
     for step, loss, predicted in result.history:
         if step % every == 0 or step == last:
             print(f"  step {step:4d}  loss {loss:.6f}  words {' '.join(predicted)}", file=out)
     if not result.reached:
-        print(f"did not reach {' '.join(TARGETS)} (by a margin of {MARGIN}) in {last} steps; "
-              "try more --steps or a larger --lr", file=out)
+        print(
+            f"did not reach {' '.join(TARGETS)} (by a margin of {MARGIN}) in {last} steps; "
+            "try more --steps or a larger --lr",
+            file=out,
+        )
     title = f"the real sequence: {' '.join(words)} (trained weights, after {last} steps)"
     print("", file=out)
     print(format_trace(rnn_example_trace(words, result.params), title), file=out)

@@ -14,7 +14,8 @@ needs_shared = pytest.mark.skipif(not (ROOT / "sst2").is_dir(), reason=f"{ROOT} 
 # main() imports every subcommand module; other engineers' modules may not exist yet.
 needs_all_commands = pytest.mark.skipif(
     any(importlib.util.find_spec(f"seqlab.cli.{m}") is None for m in ("train", "explain")),
-    reason="seqlab.cli.main imports subcommand modules that are not written yet")
+    reason="seqlab.cli.main imports subcommand modules that are not written yet",
+)
 
 
 def run(*argv):

@@ -12,7 +12,7 @@ def rows(out, step):
     lines = out.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"step {step}:")) + 2
     parsed = []
-    for line in lines[start:start + 3]:
+    for line in lines[start : start + 3]:
         *numbers, word = line.split("<-")[0].split()
         parsed.append(([float(n) for n in numbers], word))
     return parsed
@@ -37,8 +37,7 @@ def test_default_is_the_notes_sheet(capsys):
     step3 = [
         ([0.9649761201, 0.5344613383, 1.086107428, 2.260319422, 0.9784701503, 0.3311340611], "난"),
         ([0.9784509017, 0.005400196945, 1.61490504, 2.56838754, 0.988315444, 0.3344102744], "널"),
-        ([0.9768607239, 0.3359488417, 1.594248334, 2.574263432, 0.9884511664, 0.3344556645],
-         "사랑해"),
+        ([0.9768607239, 0.3359488417, 1.594248334, 2.574263432, 0.9884511664, 0.3344556645], "사랑해"),
     ]
     for step, expected in ((1, step1), (3, step3)):
         for (got, got_word), (want, want_word) in zip(rows(out, step), expected):
@@ -58,10 +57,8 @@ def test_inputs_shows_the_real_sequence(capsys):
     # Step 2 with x = "love": W's column "love", and softmax worked out in float64 from
     # the note's W, U, B (see tests/test_explain.py, REAL_SEQUENCE).
     got = [numbers for numbers, _ in rows(out, 2)]
-    assert [g[1] for g in got] == pytest.approx([0.2340135574, 0.3850176626, 0.7829360944],
-                                                abs=1e-10)
-    assert [g[5] for g in got] == pytest.approx([0.3216330514, 0.3390793617, 0.3392875869],
-                                                abs=1e-10)
+    assert [g[1] for g in got] == pytest.approx([0.2340135574, 0.3850176626, 0.7829360944], abs=1e-10)
+    assert [g[5] for g in got] == pytest.approx([0.3216330514, 0.3390793617, 0.3392875869], abs=1e-10)
     assert out.rstrip().endswith("outputs: 난 사랑해 널")
 
 
@@ -70,8 +67,8 @@ def test_unknown_word_is_one_line_error_with_the_four_words(capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.strip() == (
-        "seqlab explain: error: unknown input word 'cat'; "
-        "the example knows only the 4 words I, love, you, her")
+        "seqlab explain: error: unknown input word 'cat'; the example knows only the 4 words I, love, you, her"
+    )
 
 
 def test_train_reaches_nan_neol_saranghae(capsys):

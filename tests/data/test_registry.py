@@ -25,13 +25,24 @@ def fake(tmp_path, body=BODY, sha=SHA, url="file") -> Dataset:
     source.parent.mkdir(exist_ok=True)
     source.write_bytes(body)
     link = source.as_uri() if url == "file" else url
-    return Dataset("toy", "lm", "MIT", "a test", (RemoteFile("a.txt", len(body), sha, link),),
-                   ("all",), "str", lines)
+    return Dataset("toy", "lm", "MIT", "a test", (RemoteFile("a.txt", len(body), sha, link),), ("all",), "str", lines)
 
 
 def test_every_entry_is_complete():
-    names = {"tinyshakespeare", "imdb", "sst2", "names", "multi30k", "eng-fra", "jena_climate", "ett_small",
-             "ud_english_ewt", "word_analogy", "text8", "word2vec_lee"}
+    names = {
+        "tinyshakespeare",
+        "imdb",
+        "sst2",
+        "names",
+        "multi30k",
+        "eng-fra",
+        "jena_climate",
+        "ett_small",
+        "ud_english_ewt",
+        "word_analogy",
+        "text8",
+        "word2vec_lee",
+    }
     assert set(registry.DATASETS) == names
     for dataset in registry.DATASETS.values():
         assert dataset.license and dataset.origin and dataset.splits and dataset.example, dataset.name

@@ -8,6 +8,8 @@ import zipfile
 
 import conllu
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from seqlab.data import sources
 from seqlab.errors import DataError
@@ -103,12 +105,15 @@ def test_jsonl(tmp_path):
     assert list(sources.read_jsonl(path)) == [("hi", "1"), ("yo", "b")]
 
 
-@pytest.mark.parametrize("line, message", [
-    ('{"text": "hi"', r"a\.jsonl:2: not valid JSON"),
-    ('{"body": "hi", "label": 1}', r"a\.jsonl:2: no key 'text'; the record has keys \['body', 'label'\]"),
-    ('{"text": "hi"}', r"a\.jsonl:2: the 'label' label is missing"),
-    ('[1, 2]', r"a\.jsonl:2: got list; expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"text": "hi"', r"a\.jsonl:2: not valid JSON"),
+        ('{"body": "hi", "label": 1}', r"a\.jsonl:2: no key 'text'; the record has keys \['body', 'label'\]"),
+        ('{"text": "hi"}', r"a\.jsonl:2: the 'label' label is missing"),
+        ("[1, 2]", r"a\.jsonl:2: got list; expected a JSON object"),
+    ],
+)
 def test_bad_jsonl(tmp_path, line, message):
     path = write(tmp_path / "a.jsonl", '{"text": "ok", "label": 0}\n' + line + "\n")
     with pytest.raises(DataError, match=message):
@@ -158,15 +163,18 @@ CONLLU = (
 def test_conllu_skips_ranges_and_empty_nodes(tmp_path):
     path = write(tmp_path / "a.conllu", CONLLU)
     assert list(sources.read_conllu(path)) == [
-        (["Do", "n't", "go", "."], ["AUX", "PART", "VERB", "PUNCT"]), (["Hi"], ["INTJ"])]
+        (["Do", "n't", "go", "."], ["AUX", "PART", "VERB", "PUNCT"]),
+        (["Hi"], ["INTJ"]),
+    ]
     assert list(sources.read_conllu(path, "xpos"))[1] == (["Hi"], ["UH"])
 
 
 def test_conllu_agrees_with_the_conllu_library(tmp_path):
     # Reference check: the same (tokens, tags) as conllu.parse_incr, keeping integer ids.
-    expected = [([t["form"] for t in s if isinstance(t["id"], int)],
-                 [t["upos"] for t in s if isinstance(t["id"], int)])
-                for s in conllu.parse_incr(io.StringIO(CONLLU))]
+    expected = [
+        ([t["form"] for t in s if isinstance(t["id"], int)], [t["upos"] for t in s if isinstance(t["id"], int)])
+        for s in conllu.parse_incr(io.StringIO(CONLLU))
+    ]
     assert list(sources.read_conllu(write(tmp_path / "a.conllu", CONLLU))) == expected
 
 
@@ -193,9 +201,22 @@ def test_timeseries(tmp_path):
 
 def test_jena_layout(tmp_path):
     # Jena climate's header and timestamps: "Date Time" as day.month.year, 14 features.
-    features = ["p (mbar)", "T (degC)", "Tpot (K)", "Tdew (degC)", "rh (%)", "VPmax (mbar)", "VPact (mbar)",
-                "VPdef (mbar)", "sh (g/kg)", "H2OC (mmol/mol)", "rho (g/m**3)", "wv (m/s)", "max. wv (m/s)",
-                "wd (deg)"]
+    features = [
+        "p (mbar)",
+        "T (degC)",
+        "Tpot (K)",
+        "Tdew (degC)",
+        "rh (%)",
+        "VPmax (mbar)",
+        "VPact (mbar)",
+        "VPdef (mbar)",
+        "sh (g/kg)",
+        "H2OC (mmol/mol)",
+        "rho (g/m**3)",
+        "wv (m/s)",
+        "max. wv (m/s)",
+        "wd (deg)",
+    ]
     header = ",".join(['"Date Time"'] + [f'"{f}"' for f in features])
     rows = [f"01.01.2009 00:{m}0:00," + ",".join(str(i + m) for i in range(14)) for m in (1, 2, 3)]
     ts = sources.read_timeseries(write(tmp_path / "jena.csv", "\n".join([header] + rows) + "\n"), "Date Time")
@@ -280,8 +301,6 @@ def test_read_source_dispatch(tmp_path):
         sources.read_source(path, "xls")
 
 
-from hypothesis import given, settings, strategies as st
-
 cell_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x00"), min_size=1, max_size=40)
 
 
@@ -296,4 +315,4 @@ def test_csv_round_trip(tmp_path_factory, rows):
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(["text", "label"])
         writer.writerows(rows)
-    assert list(sources.read_table(path)) == [(t.strip(), l.strip()) for t, l in rows]
+    assert list(sources.read_table(path)) == [(text.strip(), label.strip()) for text, label in rows]

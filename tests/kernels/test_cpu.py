@@ -96,8 +96,14 @@ def test_matches_reference_values_and_grads(kind, bias, masked, lengths):
 
 
 @settings(max_examples=25, deadline=None)
-@given(kind=st.sampled_from(sorted(KINDS)), steps=st.integers(0, 6), batch=st.integers(1, 4), hidden=st.integers(1, 5),
-       masked=st.booleans(), data=st.data())
+@given(
+    kind=st.sampled_from(sorted(KINDS)),
+    steps=st.integers(0, 6),
+    batch=st.integers(1, 4),
+    hidden=st.integers(1, 5),
+    masked=st.booleans(),
+    data=st.data(),
+)
 def test_random_shapes_match_reference(kind, steps, batch, hidden, masked, data):
     lengths = data.draw(st.none() | st.lists(st.integers(0, steps), min_size=batch, max_size=batch))
     leaves, mask, valid = _inputs(kind, steps, batch, hidden, bias=True, masked=masked, lengths=lengths)
@@ -117,7 +123,9 @@ def _fast_layer(layer, x, h0, c0, mask, valid):
     gx = F.linear(x, layer.weight_ih_l0, layer.bias_ih_l0)  # (T, B, G*H)
     if isinstance(layer, snn.LSTM):
         return lstm_sequence(gx, h0, c0, layer.weight_hh_l0, layer.bias_hh_l0, mask=mask, valid=valid)
-    return gru_sequence(gx, h0, layer.weight_hh_l0, layer.bias_hh_l0, reset_after=layer.reset_after, mask=mask, valid=valid)
+    return gru_sequence(
+        gx, h0, layer.weight_hh_l0, layer.bias_hh_l0, reset_after=layer.reset_after, mask=mask, valid=valid
+    )
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))

@@ -137,7 +137,9 @@ def test_general_and_additive_match_their_equations():
     torch.testing.assert_close(general(query, keys, values)[1], torch.softmax(scores, -1))
     additive = AdditiveAttention(5, 4, 6)
     W, U, v = additive.W.weight, additive.U.weight, additive.v.weight[0]
-    scores = torch.stack([torch.tanh(query[:, :, None] @ W.T + (keys[:, j] @ U.T)[:, None, None]) @ v for j in range(3)], -1)
+    scores = torch.stack(
+        [torch.tanh(query[:, :, None] @ W.T + (keys[:, j] @ U.T)[:, None, None]) @ v for j in range(3)], -1
+    )
     torch.testing.assert_close(additive(query, keys, values)[1], torch.softmax(scores.squeeze(-2), -1))
 
 
@@ -158,7 +160,9 @@ def test_multihead_matches_torch(use_mask, causal):
     torch.testing.assert_close(got_out, want_out, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(got_alphas, want_alphas, atol=1e-6, rtol=1e-5)
     per_head = ours(x, x, mask=mask if use_mask else None, causal=causal, average_heads=False)[1]
-    want_heads = theirs(x, x, x, key_padding_mask=~mask if use_mask else None, attn_mask=torch_mask, average_attn_weights=False)[1]
+    want_heads = theirs(
+        x, x, x, key_padding_mask=~mask if use_mask else None, attn_mask=torch_mask, average_attn_weights=False
+    )[1]
     torch.testing.assert_close(per_head, want_heads, atol=1e-6, rtol=1e-5)
 
 
@@ -202,7 +206,9 @@ def test_scaled_dot_matches_torch_sdpa(use_mask, causal):
     attn_mask = torch.rand(5, 5) > 0.3
     attn_mask.fill_diagonal_(True)  # every query keeps one key
     got = ScaledDotProductAttention()(query, keys, values, attn_mask=attn_mask)[0]
-    torch.testing.assert_close(got, F.scaled_dot_product_attention(query, keys, values, attn_mask=attn_mask), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(
+        got, F.scaled_dot_product_attention(query, keys, values, attn_mask=attn_mask), atol=1e-6, rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -217,7 +223,10 @@ def test_gradcheck_float64(kind):
 
 def test_gradcheck_attentional_state():
     combine = AttentionalState(3, 2, 4).double()
-    inputs = (torch.randn(2, 3, dtype=torch.float64, requires_grad=True), torch.randn(2, 2, dtype=torch.float64, requires_grad=True))
+    inputs = (
+        torch.randn(2, 3, dtype=torch.float64, requires_grad=True),
+        torch.randn(2, 2, dtype=torch.float64, requires_grad=True),
+    )
     assert torch.autograd.gradcheck(combine, inputs)
 
 
@@ -249,16 +258,46 @@ def test_table_and_builder():
 # (callable, error type, fragment of the message)
 BAD_INPUTS = [
     (lambda: DotAttention()(torch.randn(2, 3), torch.randn(2, 4, 5)), ValueError, "query size 3 must equal key size 5"),
-    (lambda: GeneralAttention(3, 5)(torch.randn(2, 4), torch.randn(2, 4, 5)), ValueError, "query has size 4 in its last dimension, expected 3"),
+    (
+        lambda: GeneralAttention(3, 5)(torch.randn(2, 4), torch.randn(2, 4, 5)),
+        ValueError,
+        "query has size 4 in its last dimension, expected 3",
+    ),
     (lambda: AdditiveAttention(3, 5, 2)(torch.randn(2, 3), torch.randn(2, 4, 6)), ValueError, "keys has size 6"),
     (lambda: MultiHeadAttention(4, 2)(torch.randn(2, 5), torch.randn(2, 4, 4)), ValueError, "query has size 5"),
-    (lambda: DotAttention()(torch.randn(2, 3), torch.randn(2, 4, 3), mask=torch.ones(2, 5, dtype=torch.bool)), ValueError, "mask must have shape (B, Ts) = (2, 4), got (2, 5)"),
-    (lambda: DotAttention()(torch.randn(2, 3), torch.randn(2, 4, 3), mask=torch.ones(2, 4)), TypeError, "mask must be a bool tensor"),
-    (lambda: DotAttention()(torch.randn(3, 3), torch.randn(2, 4, 3)), ValueError, "query has batch size 3 but keys have 2"),
+    (
+        lambda: DotAttention()(torch.randn(2, 3), torch.randn(2, 4, 3), mask=torch.ones(2, 5, dtype=torch.bool)),
+        ValueError,
+        "mask must have shape (B, Ts) = (2, 4), got (2, 5)",
+    ),
+    (
+        lambda: DotAttention()(torch.randn(2, 3), torch.randn(2, 4, 3), mask=torch.ones(2, 4)),
+        TypeError,
+        "mask must be a bool tensor",
+    ),
+    (
+        lambda: DotAttention()(torch.randn(3, 3), torch.randn(2, 4, 3)),
+        ValueError,
+        "query has batch size 3 but keys have 2",
+    ),
     (lambda: DotAttention()(torch.randn(2, 1, 1, 3), torch.randn(2, 4, 3)), ValueError, "got shape (2, 1, 1, 3)"),
-    (lambda: DotAttention()(torch.randn(2, 3), torch.randn(2, 3)), ValueError, "keys must be (B, Ts, Dk), got shape (2, 3)"),
-    (lambda: DotAttention()(torch.randn(2, 3), torch.randn(2, 4, 3), torch.randn(2, 5, 3)), ValueError, "got shape (2, 5, 3)"),
-    (lambda: ScaledDotProductAttention()(torch.randn(2, 3, 4), torch.randn(2, 5, 4), attn_mask=torch.ones(5, 3, dtype=torch.bool)), ValueError, "attn_mask must be (Tq, Ts) = (3, 5)"),
+    (
+        lambda: DotAttention()(torch.randn(2, 3), torch.randn(2, 3)),
+        ValueError,
+        "keys must be (B, Ts, Dk), got shape (2, 3)",
+    ),
+    (
+        lambda: DotAttention()(torch.randn(2, 3), torch.randn(2, 4, 3), torch.randn(2, 5, 3)),
+        ValueError,
+        "got shape (2, 5, 3)",
+    ),
+    (
+        lambda: ScaledDotProductAttention()(
+            torch.randn(2, 3, 4), torch.randn(2, 5, 4), attn_mask=torch.ones(5, 3, dtype=torch.bool)
+        ),
+        ValueError,
+        "attn_mask must be (Tq, Ts) = (3, 5)",
+    ),
     (lambda: MultiHeadAttention(6, 4), ValueError, "embed_dim (6) must be a positive multiple of num_heads (4)"),
     (lambda: build_attention("adittive", query_size=4), ValueError, "did you mean 'additive'?"),
     (lambda: build_attention("dot", query_size=4, key_size=3), ValueError, "query_size=4, key_size=3"),

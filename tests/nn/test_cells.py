@@ -36,7 +36,13 @@ def test_cell_matches_torch(ours, theirs, kwargs, bias):
 
 @pytest.mark.parametrize(
     "cell",
-    [snn.RNNCell(3, 2), snn.RNNCell(3, 2, nonlinearity="relu"), snn.LSTMCell(3, 2), snn.GRUCell(3, 2), snn.GRUCell(3, 2, reset_after=False)],
+    [
+        snn.RNNCell(3, 2),
+        snn.RNNCell(3, 2, nonlinearity="relu"),
+        snn.LSTMCell(3, 2),
+        snn.GRUCell(3, 2),
+        snn.GRUCell(3, 2, reset_after=False),
+    ],
     ids=["rnn-tanh", "rnn-relu", "lstm", "gru", "gru-reset-before"],
 )
 def test_cell_gradcheck_float64(cell):
@@ -105,7 +111,9 @@ def test_layer_norm_normalizes_each_gate_separately():
     ln = (torch.ones(4 * hidden, dtype=torch.float64), torch.zeros(4 * hidden, dtype=torch.float64))
     shifted = gx.clone()
     shifted[:, :hidden] += 100.0  # shift the input gate block by a constant
-    assert torch.allclose(torch.stack(lstm_step(gx, h, c, w_hh, None, ln=ln)), torch.stack(lstm_step(shifted, h, c, w_hh, None, ln=ln)))
+    assert torch.allclose(
+        torch.stack(lstm_step(gx, h, c, w_hh, None, ln=ln)), torch.stack(lstm_step(shifted, h, c, w_hh, None, ln=ln))
+    )
     plain = torch.stack(lstm_step(shifted, h, c, w_hh, None))
     assert not torch.allclose(plain, torch.stack(lstm_step(gx, h, c, w_hh, None)))
 

@@ -45,7 +45,9 @@ CASES = list(itertools.product(MODES, [1, 2], [False, True], [False, True], [Fal
 def test_parity_with_torch_nn(mode, num_layers, bidirectional, batch_first, with_lengths):
     ours_cls, torch_cls = MODES[mode]
     torch.manual_seed(0)
-    reference = ours_cls(INPUT, HIDDEN, num_layers, bidirectional=bidirectional, batch_first=batch_first, backend="reference")
+    reference = ours_cls(
+        INPUT, HIDDEN, num_layers, bidirectional=bidirectional, batch_first=batch_first, backend="reference"
+    )
     native = ours_cls(INPUT, HIDDEN, num_layers, bidirectional=bidirectional, batch_first=batch_first, backend="native")
     plain = torch_cls(INPUT, HIDDEN, num_layers, bidirectional=bidirectional, batch_first=batch_first)
     native.load_state_dict(reference.state_dict())
@@ -61,7 +63,9 @@ def test_parity_with_torch_nn(mode, num_layers, bidirectional, batch_first, with
     want_grads = _loss_and_grads(plain, want_out, want_state)
     layers = [reference, native]
     if mode != "rnn":  # our fused CPU loop runs LSTM and GRU
-        fused = ours_cls(INPUT, HIDDEN, num_layers, bidirectional=bidirectional, batch_first=batch_first, backend="fused")
+        fused = ours_cls(
+            INPUT, HIDDEN, num_layers, bidirectional=bidirectional, batch_first=batch_first, backend="fused"
+        )
         fused.load_state_dict(reference.state_dict())
         layers.append(fused)
     for layer in layers:
@@ -217,7 +221,9 @@ def test_auto_uses_native_in_eval_with_recurrent_dropout(monkeypatch):
     layer = snn.LSTM(3, 4, recurrent_dropout=0.3)
     calls = []
     monkeypatch.setattr(layer, "_native", lambda *a: calls.append("native") or snn.LSTM._native(layer, *a))
-    monkeypatch.setattr(layer, "_reference", lambda *a, **k: calls.append("reference") or snn.LSTM._reference(layer, *a, **k))
+    monkeypatch.setattr(
+        layer, "_reference", lambda *a, **k: calls.append("reference") or snn.LSTM._reference(layer, *a, **k)
+    )
     x = torch.randn(4, 2, 3)
     layer.train()
     layer(x)
@@ -232,8 +238,10 @@ def test_extra_repr_shows_non_defaults():
     assert "reset_after=False" in text and "backend='reference'" in text
 
 
-@pytest.mark.parametrize("cls, kwargs", [(snn.LSTM, {"recurrent_dropout": 0.3}), (snn.GRU, {"recurrent_dropout": 0.3}),
-                                         (snn.GRU, {"reset_after": False})])
+@pytest.mark.parametrize(
+    "cls, kwargs",
+    [(snn.LSTM, {"recurrent_dropout": 0.3}), (snn.GRU, {"recurrent_dropout": 0.3}), (snn.GRU, {"reset_after": False})],
+)
 def test_fused_backend_matches_reference_where_native_cannot_run(cls, kwargs):
     """auto picks the fused loop for these in training; same masks (same seed), same numbers."""
     torch.manual_seed(7)

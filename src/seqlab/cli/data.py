@@ -22,8 +22,7 @@ BAR_WIDTH = 40
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("data", help="list, fetch and inspect datasets",
-                                   description=__doc__.splitlines()[0])
+    parser = subparsers.add_parser("data", help="list, fetch and inspect datasets", description=__doc__.splitlines()[0])
     nested = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
     nested.add_parser("list", help="the named datasets, and whether each is cached")
     fetch = nested.add_parser("fetch", help="download a named dataset into the cache")
@@ -108,11 +107,14 @@ def _load_splits(args: argparse.Namespace) -> tuple[dict[str, object], bool]:
         names = [args.split] if args.split else list(dataset.splits)
         return {name: registry.load(args.source, name) for name in names}, dataset.task != "seq2seq"
     if args.fmt is None:
-        raise ValueError(f"{args.source!r} is not a dataset name ({sorted(registry.DATASETS)}); "
-                         f"for a file, pass --format, one of {list(sources.FORMATS)}")
+        raise ValueError(
+            f"{args.source!r} is not a dataset name ({sorted(registry.DATASETS)}); "
+            f"for a file, pass --format, one of {list(sources.FORMATS)}"
+        )
     label = args.label_column or None
-    examples = sources.read_source(Path(args.source), args.fmt, text_column=args.text_column,
-                                   label_column=label, tgt=args.tgt)
+    examples = sources.read_source(
+        Path(args.source), args.fmt, text_column=args.text_column, label_column=label, tgt=args.tgt
+    )
     loaded = examples if hasattr(examples, "names") else list(examples)
     return {"file": loaded}, args.fmt != "parallel"
 
@@ -184,8 +186,9 @@ def _count(examples: object) -> int:
 def _first(examples: object, n: int) -> list:
     if hasattr(examples, "names"):
         ts = examples
-        return [f"features {ts.names}"] + [(t.isoformat(sep=' '), row) for t, row in
-                                           zip(ts.timestamps[:n], ts.rows[:n])]
+        return [f"features {ts.names}"] + [
+            (t.isoformat(sep=" "), row) for t, row in zip(ts.timestamps[:n], ts.rows[:n])
+        ]
     return list(examples)[:n]  # type: ignore[call-overload]
 
 

@@ -17,22 +17,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "rnn-example: the study note's tiny RNN for 'I love you' -> '난 널 사랑해'; "
         "by default the note's sheet (the one-hot of 'I' fed at every step).",
     )
-    parser.add_argument("name", metavar="NAME", choices=EXAMPLE_NAMES,
-                        help=f"which example: {', '.join(EXAMPLE_NAMES)}")
-    parser.add_argument("--inputs", metavar="WORDS", default=None,
-                        help='the real input sequence, e.g. "I love you" '
-                        "(words among I, love, you, her)")
-    parser.add_argument("--train", action="store_true",
-                        help="first train W, U, B by BPTT on I love you -> 난 널 사랑해")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="with --train: at most this many updates (default 500)")
-    parser.add_argument("--lr", type=float, default=None,
-                        help="with --train: gradient-descent learning rate (default 0.1)")
+    parser.add_argument(
+        "name", metavar="NAME", choices=EXAMPLE_NAMES, help=f"which example: {', '.join(EXAMPLE_NAMES)}"
+    )
+    parser.add_argument(
+        "--inputs",
+        metavar="WORDS",
+        default=None,
+        help='the real input sequence, e.g. "I love you" (words among I, love, you, her)',
+    )
+    parser.add_argument(
+        "--train", action="store_true", help="first train W, U, B by BPTT on I love you -> 난 널 사랑해"
+    )
+    parser.add_argument("--steps", type=int, default=None, help="with --train: at most this many updates (default 500)")
+    parser.add_argument(
+        "--lr", type=float, default=None, help="with --train: gradient-descent learning rate (default 0.1)"
+    )
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from seqlab.explain import EXAMPLES  # imports torch
 
-    return EXAMPLES[args.name](inputs=args.inputs, train=args.train,
-                               steps=args.steps, lr=args.lr)
+    return EXAMPLES[args.name](inputs=args.inputs, train=args.train, steps=args.steps, lr=args.lr)

@@ -281,4 +281,3 @@ def padding_fraction(batch_lengths: Sequence[int]) -> float:
     """Share of a batch's (B, T) grid that is padding; 0.0 for an empty or all-empty batch."""
     cells = len(batch_lengths) * max(batch_lengths, default=0)
     return 0.0 if cells == 0 else 1.0 - sum(batch_lengths) / cells
-

@@ -95,9 +95,7 @@ def dates(
     if not names or unknown:
         raise ValueError(f"unknown date format(s) {unknown or names!r}; expected some of {', '.join(DATE_FORMATS)}")
     if not 1 <= start_year <= end_year <= 9999:
-        raise ValueError(
-            f"need 1 ≤ start_year ≤ end_year ≤ 9999, got start_year={start_year}, end_year={end_year}"
-        )
+        raise ValueError(f"need 1 ≤ start_year ≤ end_year ≤ 9999, got start_year={start_year}, end_year={end_year}")
     if end_year - start_year >= 100 and any(name in TWO_DIGIT_YEAR_FORMATS for name in names):
         raise ValueError(
             f"years {start_year}–{end_year} span more than 100 years, so two-digit years "
@@ -136,9 +134,7 @@ def addition(rng: random.Random, n: int, *, max_digits: int = 3) -> list[tuple[s
     return pairs
 
 
-def _symbol_strings(
-    rng: random.Random, n: int, min_len: int, max_len: int, alphabet: str, sep: str
-) -> list[list[str]]:
+def _symbol_strings(rng: random.Random, n: int, min_len: int, max_len: int, alphabet: str, sep: str) -> list[list[str]]:
     if not 1 <= min_len <= max_len:
         raise ValueError(f"need 1 ≤ min_len ≤ max_len, got min_len={min_len}, max_len={max_len}")
     if not alphabet:

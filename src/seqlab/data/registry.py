@@ -95,8 +95,9 @@ def _eng_fra(folder: Path, split: str) -> Iterable[tuple[str, str]]:
 
 def _jena_climate(folder: Path, split: str) -> sources.TimeSeries:
     # Reported elsewhere to repeat a few timestamps; keep the first reading of each.
-    series = sources.read_timeseries(folder / "jena_climate_2009_2016.csv.zip", "Date Time",
-                                     duplicates="keep-first", time_format="%d.%m.%Y %H:%M:%S")
+    series = sources.read_timeseries(
+        folder / "jena_climate_2009_2016.csv.zip", "Date Time", duplicates="keep-first", time_format="%d.%m.%Y %H:%M:%S"
+    )
     n = len(series)
     bounds = {"all": (0, n), "train": (0, n // 2), "val": (n // 2, n // 2 + n // 4), "test": (n // 2 + n // 4, n)}
     return series if split == "all" else series.slice(*bounds[split])
@@ -218,111 +219,256 @@ _MULTI30K_FILES = (
     ("test_2016_flickr.en.gz", 21077, "611d361c6334bc7246101d48097c13cf5c4413c5befc793cc629934359d532d9"),
 )
 
-DATASETS: dict[str, Dataset] = {d.name: d for d in (
-    Dataset(
-        "tinyshakespeare", "lm", "MIT (karpathy/char-rnn); the text is public domain",
-        "https://github.com/karpathy/char-rnn (data/tinyshakespeare/input.txt)",
-        (RemoteFile("input.txt", 1115394, "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
-                    _gh(*_CHAR_RNN, "data/tinyshakespeare/input.txt")),),
-        ("all", "train", "valid"), "str: the whole text ('all') or its first 90% / last 10% of characters",
-        _tinyshakespeare),
-    Dataset(
-        "imdb", "classify", "not stated (research dataset; cite Maas et al., ACL 2011)",
-        "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz, converted to one CSV "
-        "per split (header text,label; 0 = negative, 1 = positive) as in ../shared/datasets/imdb",
-        (RemoteFile("train.csv.gz", 12814882, "88f1be071c27b7e86720fe72a76422d3a13d588aa638ac6d80b664c1a5a8a758", None),
-         RemoteFile("test.csv.gz", 12510672, "2118d1a372e34228def776adf11a81c88ffb924db427cb0f2e1eb0e9dca9f611", None)),
-        ("train", "test"), "(text, label) with label '0' (negative) or '1' (positive)", _imdb),
-    Dataset(
-        "sst2", "classify", "not stated (SST, Socher et al. 2013, via GLUE)",
-        "GLUE SST-2 via github.com/eyalbd2/Reproducing-AutoPrompt (glue_data/SST-2)",
-        (RemoteFile("train.tsv", 3806081, "48eac26399f8456935f81dd9e3a745c1430adb6c62e233ccfe22db4a0d15d1d1",
-                    _gh(*_SST2, "glue_data/SST-2/train_full.tsv")),
-         RemoteFile("dev.tsv", 94931, "54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0",
-                    _gh(*_SST2, "glue_data/SST-2/dev.tsv")),
-         RemoteFile("test.tsv", 197335, "69a938605609b3e6663b4487918fe1565eb293734e6e520d0366d1d412fd2a13",
-                    _gh(*_SST2, "glue_data/SST-2/test.tsv"))),
-        ("train", "dev", "test"), "(text, label) with label '0'/'1'; test is unlabeled: (text, None)",
-        _sst2),
-    Dataset(
-        "names", "classify", "MIT (spro/practical-pytorch)",
-        "https://github.com/spro/practical-pytorch (data/names/, the PyTorch char-RNN tutorial data)",
-        tuple(RemoteFile(f"{lang}.txt", size, sha, _gh(*_NAMES, f"data/names/{lang}.txt"))
-              for lang, size, sha in _NAME_FILES),
-        ("all",), "(surname, language); use seeded_split for train/valid/test", _names),
-    Dataset(
-        "multi30k", "seq2seq", "not stated; Flickr30K-derived, non-commercial research/education",
-        "https://github.com/multi30k/dataset (data/task1/raw/)",
-        tuple(RemoteFile(name, size, sha, _gh(*_MULTI30K, f"data/task1/raw/{name}"))
-              for name, size, sha in _MULTI30K_FILES),
-        ("train", "val", "test_2016_flickr"), "(German, English)", _multi30k),
-    Dataset(
-        "eng-fra", "seq2seq", "CC-BY 2.0 (Tatoeba; www.manythings.org/anki)",
-        "https://www.manythings.org/anki/fra-eng.zip (2017-09-29 release; fra.txt gzip-compressed "
-        "as eng-fra.txt.gz), via github.com/genimind/seq2seq",
-        (RemoteFile("eng-fra.txt.gz", 2941514,
-                    "ec59d6aaba2103a1320330f39bec51dbebbb20cb6bbe9976bd16b0622c965a50", None),
-         RemoteFile("_about.txt", 1441, "359011f5738272138286287b44db215d184823911eb049da2160a6ac6933d6c9", None)),
-        ("all",), "(English, French)", _eng_fra),
-    Dataset(
-        "jena_climate", "forecast", "not stated by Keras (MPI-BGC Jena weather station; see bgc-jena.mpg.de/wetter)",
-        "Keras's copy of the MPI-BGC Jena weather station record, 2009-2016 (10-minute readings)",
-        # No sha256 for this zip is published by Keras or found in any public source
-        # consulted; fetch refuses it until someone verifies and records one here.
-        (RemoteFile("jena_climate_2009_2016.csv.zip", None, None,
-                    "https://s3.amazonaws.com/keras-datasets/jena_climate_2009_2016.csv.zip"),),
-        ("all", "train", "val", "test"),
-        "one TimeSeries (14 features); train/val/test = first 50% / next 25% / last 25% "
-        "(Chollet, Deep Learning with Python)", _jena_climate),
-    Dataset(
-        "ett_small", "forecast", "CC BY-ND 4.0 (zhouhaoyi/ETDataset)",
-        "https://github.com/zhouhaoyi/ETDataset (ETT-small/)",
-        (RemoteFile("ETTh1.csv", 2589657, "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066",
-                    _gh(*_ETT, "ETT-small/ETTh1.csv")),
-         RemoteFile("ETTh2.csv", 2417960, "a3dc2c597b9218c7ce1cd55eb77b283fd459a1d09d753063f944967dd6b9218b",
-                    _gh(*_ETT, "ETT-small/ETTh2.csv"))),
-        tuple(f"{t}/{s}" for t in ("ETTh1", "ETTh2") for s in ("all", "train", "val", "test")),
-        "one TimeSeries (7 features, target OT); Informer split: train 8,640 / val 2,880 / test 2,880 rows",
-        _ett_small),
-    Dataset(
-        "ud_english_ewt", "tag", "CC BY-SA 4.0",
-        "https://github.com/UniversalDependencies/UD_English-EWT (r2.16), each .conllu gzip-compressed "
-        "(gzip -9 -n); fetch cannot reproduce those bytes, so place the files by hand",
-        (RemoteFile("en_ewt-ud-train.conllu.gz", 2605912,
-                    "bd47e08c9e18ec12d319e84df2ccdb272ff6de1d0dba5761117d3caf8b358f7b", None),
-         RemoteFile("en_ewt-ud-dev.conllu.gz", 333837,
-                    "41086e3afc9ae572f899c9123f874d6d04a52e374a3d2ac7a6667ce48e3bf3e3", None),
-         RemoteFile("en_ewt-ud-test.conllu.gz", 330912,
-                    "29c151eee8846d3f3ef7806c126ecac9932af2317c008c6d6b076c5e14950dbe", None)),
-        ("train", "dev", "test"), "(tokens, UPOS tags)", _ud_english_ewt),
-    Dataset(
-        "word_analogy", "word2vec-eval", "LGPL-2.1 (gensim); questions-words Apache-2.0 (Google word2vec)",
-        "gensim's test data (gensim/test/test_data/)",
-        (RemoteFile("questions-words.txt", 603955, "8c29b3332afc46f3fb8be04cb5297bf96f39aa7131272dff57869b4485b22a36",
-                    _gh(*_GENSIM, "gensim/test/test_data/questions-words.txt")),
-         RemoteFile("wordsim353.tsv", 7186, "f92a022fc2537793a15bc3a8c162ebcd74990e033a228bb6388cb71e4c0b1e1d",
-                    _gh(*_GENSIM, "gensim/test/test_data/wordsim353.tsv")),
-         RemoteFile("simlex999.txt", 18126, "d5e0501971478a511430ee880bd0121e94ac701ba86d90544d83e6d2ba3db05d",
-                    _gh(*_GENSIM, "gensim/test/test_data/simlex999.txt"))),
-        ("analogy", "wordsim353", "simlex999"),
-        "analogy: (section, [(a, b, c, d), ...]); wordsim353/simlex999: (word1, word2, score)",
-        _word_analogy),
-    Dataset(
-        "text8", "word2vec", "Wikipedia text (CC BY-SA); prepared by Matt Mahoney",
-        "http://mattmahoney.net/dc/textdata.html (first 10^8 bytes of cleaned English Wikipedia)",
-        # 31,344,016 bytes is the size TensorFlow's word2vec tutorial checks; no sha256 of
-        # the zip was found in a public source, so fetch refuses an unverified download.
-        (RemoteFile("text8.zip", 31344016, None, "http://mattmahoney.net/dc/text8.zip"),),
-        ("all",), "str: runs of up to 10,000 space-separated lowercase words", _text8),
-    Dataset(
-        "word2vec_lee", "word2vec", "LGPL-2.1 (gensim); Lee, Pincombe & Welsh 2005",
-        "gensim's test data (gensim/test/test_data/)",
-        (RemoteFile("lee_background.cor", 360082, "5d78d6dafd953bbf65797bef09a9ffb9ec430583381be705f8fd460000f370fb",
-                    _gh(*_GENSIM, "gensim/test/test_data/lee_background.cor")),
-         RemoteFile("lee.cor", 24658, "a878f9a58f6743c32985c56c2f2f75988386216b38a4023a01fd3bcf7884d93e",
-                    _gh(*_GENSIM, "gensim/test/test_data/lee.cor"))),
-        ("background", "eval"), "str: one document per line (latin-1)", _word2vec_lee),
-)}
+DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in (
+        Dataset(
+            "tinyshakespeare",
+            "lm",
+            "MIT (karpathy/char-rnn); the text is public domain",
+            "https://github.com/karpathy/char-rnn (data/tinyshakespeare/input.txt)",
+            (
+                RemoteFile(
+                    "input.txt",
+                    1115394,
+                    "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+                    _gh(*_CHAR_RNN, "data/tinyshakespeare/input.txt"),
+                ),
+            ),
+            ("all", "train", "valid"),
+            "str: the whole text ('all') or its first 90% / last 10% of characters",
+            _tinyshakespeare,
+        ),
+        Dataset(
+            "imdb",
+            "classify",
+            "not stated (research dataset; cite Maas et al., ACL 2011)",
+            "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz, converted to one CSV "
+            "per split (header text,label; 0 = negative, 1 = positive) as in ../shared/datasets/imdb",
+            (
+                RemoteFile(
+                    "train.csv.gz", 12814882, "88f1be071c27b7e86720fe72a76422d3a13d588aa638ac6d80b664c1a5a8a758", None
+                ),
+                RemoteFile(
+                    "test.csv.gz", 12510672, "2118d1a372e34228def776adf11a81c88ffb924db427cb0f2e1eb0e9dca9f611", None
+                ),
+            ),
+            ("train", "test"),
+            "(text, label) with label '0' (negative) or '1' (positive)",
+            _imdb,
+        ),
+        Dataset(
+            "sst2",
+            "classify",
+            "not stated (SST, Socher et al. 2013, via GLUE)",
+            "GLUE SST-2 via github.com/eyalbd2/Reproducing-AutoPrompt (glue_data/SST-2)",
+            (
+                RemoteFile(
+                    "train.tsv",
+                    3806081,
+                    "48eac26399f8456935f81dd9e3a745c1430adb6c62e233ccfe22db4a0d15d1d1",
+                    _gh(*_SST2, "glue_data/SST-2/train_full.tsv"),
+                ),
+                RemoteFile(
+                    "dev.tsv",
+                    94931,
+                    "54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0",
+                    _gh(*_SST2, "glue_data/SST-2/dev.tsv"),
+                ),
+                RemoteFile(
+                    "test.tsv",
+                    197335,
+                    "69a938605609b3e6663b4487918fe1565eb293734e6e520d0366d1d412fd2a13",
+                    _gh(*_SST2, "glue_data/SST-2/test.tsv"),
+                ),
+            ),
+            ("train", "dev", "test"),
+            "(text, label) with label '0'/'1'; test is unlabeled: (text, None)",
+            _sst2,
+        ),
+        Dataset(
+            "names",
+            "classify",
+            "MIT (spro/practical-pytorch)",
+            "https://github.com/spro/practical-pytorch (data/names/, the PyTorch char-RNN tutorial data)",
+            tuple(
+                RemoteFile(f"{lang}.txt", size, sha, _gh(*_NAMES, f"data/names/{lang}.txt"))
+                for lang, size, sha in _NAME_FILES
+            ),
+            ("all",),
+            "(surname, language); use seeded_split for train/valid/test",
+            _names,
+        ),
+        Dataset(
+            "multi30k",
+            "seq2seq",
+            "not stated; Flickr30K-derived, non-commercial research/education",
+            "https://github.com/multi30k/dataset (data/task1/raw/)",
+            tuple(
+                RemoteFile(name, size, sha, _gh(*_MULTI30K, f"data/task1/raw/{name}"))
+                for name, size, sha in _MULTI30K_FILES
+            ),
+            ("train", "val", "test_2016_flickr"),
+            "(German, English)",
+            _multi30k,
+        ),
+        Dataset(
+            "eng-fra",
+            "seq2seq",
+            "CC-BY 2.0 (Tatoeba; www.manythings.org/anki)",
+            "https://www.manythings.org/anki/fra-eng.zip (2017-09-29 release; fra.txt gzip-compressed "
+            "as eng-fra.txt.gz), via github.com/genimind/seq2seq",
+            (
+                RemoteFile(
+                    "eng-fra.txt.gz", 2941514, "ec59d6aaba2103a1320330f39bec51dbebbb20cb6bbe9976bd16b0622c965a50", None
+                ),
+                RemoteFile(
+                    "_about.txt", 1441, "359011f5738272138286287b44db215d184823911eb049da2160a6ac6933d6c9", None
+                ),
+            ),
+            ("all",),
+            "(English, French)",
+            _eng_fra,
+        ),
+        Dataset(
+            "jena_climate",
+            "forecast",
+            "not stated by Keras (MPI-BGC Jena weather station; see bgc-jena.mpg.de/wetter)",
+            "Keras's copy of the MPI-BGC Jena weather station record, 2009-2016 (10-minute readings)",
+            # No sha256 for this zip is published by Keras or found in any public source
+            # consulted; fetch refuses it until someone verifies and records one here.
+            (
+                RemoteFile(
+                    "jena_climate_2009_2016.csv.zip",
+                    None,
+                    None,
+                    "https://s3.amazonaws.com/keras-datasets/jena_climate_2009_2016.csv.zip",
+                ),
+            ),
+            ("all", "train", "val", "test"),
+            "one TimeSeries (14 features); train/val/test = first 50% / next 25% / last 25% "
+            "(Chollet, Deep Learning with Python)",
+            _jena_climate,
+        ),
+        Dataset(
+            "ett_small",
+            "forecast",
+            "CC BY-ND 4.0 (zhouhaoyi/ETDataset)",
+            "https://github.com/zhouhaoyi/ETDataset (ETT-small/)",
+            (
+                RemoteFile(
+                    "ETTh1.csv",
+                    2589657,
+                    "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066",
+                    _gh(*_ETT, "ETT-small/ETTh1.csv"),
+                ),
+                RemoteFile(
+                    "ETTh2.csv",
+                    2417960,
+                    "a3dc2c597b9218c7ce1cd55eb77b283fd459a1d09d753063f944967dd6b9218b",
+                    _gh(*_ETT, "ETT-small/ETTh2.csv"),
+                ),
+            ),
+            tuple(f"{t}/{s}" for t in ("ETTh1", "ETTh2") for s in ("all", "train", "val", "test")),
+            "one TimeSeries (7 features, target OT); Informer split: train 8,640 / val 2,880 / test 2,880 rows",
+            _ett_small,
+        ),
+        Dataset(
+            "ud_english_ewt",
+            "tag",
+            "CC BY-SA 4.0",
+            "https://github.com/UniversalDependencies/UD_English-EWT (r2.16), each .conllu gzip-compressed "
+            "(gzip -9 -n); fetch cannot reproduce those bytes, so place the files by hand",
+            (
+                RemoteFile(
+                    "en_ewt-ud-train.conllu.gz",
+                    2605912,
+                    "bd47e08c9e18ec12d319e84df2ccdb272ff6de1d0dba5761117d3caf8b358f7b",
+                    None,
+                ),
+                RemoteFile(
+                    "en_ewt-ud-dev.conllu.gz",
+                    333837,
+                    "41086e3afc9ae572f899c9123f874d6d04a52e374a3d2ac7a6667ce48e3bf3e3",
+                    None,
+                ),
+                RemoteFile(
+                    "en_ewt-ud-test.conllu.gz",
+                    330912,
+                    "29c151eee8846d3f3ef7806c126ecac9932af2317c008c6d6b076c5e14950dbe",
+                    None,
+                ),
+            ),
+            ("train", "dev", "test"),
+            "(tokens, UPOS tags)",
+            _ud_english_ewt,
+        ),
+        Dataset(
+            "word_analogy",
+            "word2vec-eval",
+            "LGPL-2.1 (gensim); questions-words Apache-2.0 (Google word2vec)",
+            "gensim's test data (gensim/test/test_data/)",
+            (
+                RemoteFile(
+                    "questions-words.txt",
+                    603955,
+                    "8c29b3332afc46f3fb8be04cb5297bf96f39aa7131272dff57869b4485b22a36",
+                    _gh(*_GENSIM, "gensim/test/test_data/questions-words.txt"),
+                ),
+                RemoteFile(
+                    "wordsim353.tsv",
+                    7186,
+                    "f92a022fc2537793a15bc3a8c162ebcd74990e033a228bb6388cb71e4c0b1e1d",
+                    _gh(*_GENSIM, "gensim/test/test_data/wordsim353.tsv"),
+                ),
+                RemoteFile(
+                    "simlex999.txt",
+                    18126,
+                    "d5e0501971478a511430ee880bd0121e94ac701ba86d90544d83e6d2ba3db05d",
+                    _gh(*_GENSIM, "gensim/test/test_data/simlex999.txt"),
+                ),
+            ),
+            ("analogy", "wordsim353", "simlex999"),
+            "analogy: (section, [(a, b, c, d), ...]); wordsim353/simlex999: (word1, word2, score)",
+            _word_analogy,
+        ),
+        Dataset(
+            "text8",
+            "word2vec",
+            "Wikipedia text (CC BY-SA); prepared by Matt Mahoney",
+            "http://mattmahoney.net/dc/textdata.html (first 10^8 bytes of cleaned English Wikipedia)",
+            # 31,344,016 bytes is the size TensorFlow's word2vec tutorial checks; no sha256 of
+            # the zip was found in a public source, so fetch refuses an unverified download.
+            (RemoteFile("text8.zip", 31344016, None, "http://mattmahoney.net/dc/text8.zip"),),
+            ("all",),
+            "str: runs of up to 10,000 space-separated lowercase words",
+            _text8,
+        ),
+        Dataset(
+            "word2vec_lee",
+            "word2vec",
+            "LGPL-2.1 (gensim); Lee, Pincombe & Welsh 2005",
+            "gensim's test data (gensim/test/test_data/)",
+            (
+                RemoteFile(
+                    "lee_background.cor",
+                    360082,
+                    "5d78d6dafd953bbf65797bef09a9ffb9ec430583381be705f8fd460000f370fb",
+                    _gh(*_GENSIM, "gensim/test/test_data/lee_background.cor"),
+                ),
+                RemoteFile(
+                    "lee.cor",
+                    24658,
+                    "a878f9a58f6743c32985c56c2f2f75988386216b38a4023a01fd3bcf7884d93e",
+                    _gh(*_GENSIM, "gensim/test/test_data/lee.cor"),
+                ),
+            ),
+            ("background", "eval"),
+            "str: one document per line (latin-1)",
+            _word2vec_lee,
+        ),
+    )
+}
 
 
 # ----------------------------------------------------------------------------- cache
@@ -364,8 +510,10 @@ def _digest(path: Path) -> str:
 def is_cached(dataset: Dataset, root: Path | None = None) -> bool:
     """All files present with the listed sizes (a quick check; `load` verifies sha256)."""
     folder = (root or cache_dir()) / dataset.name
-    return all((folder / f.name).is_file() and (f.size is None or (folder / f.name).stat().st_size == f.size)
-               for f in dataset.files)
+    return all(
+        (folder / f.name).is_file() and (f.size is None or (folder / f.name).stat().st_size == f.size)
+        for f in dataset.files
+    )
 
 
 def local_folder(dataset: Dataset, root: Path | None = None) -> Path:
@@ -408,8 +556,9 @@ def fetch(name: str, root: Path | None = None, progress: bool = True) -> Path:
     return fetch_dataset(get(name), root, progress)
 
 
-def fetch_dataset(dataset: Dataset, root: Path | None = None, progress: bool = True,
-                  opener: Callable = urllib.request.urlopen) -> Path:
+def fetch_dataset(
+    dataset: Dataset, root: Path | None = None, progress: bool = True, opener: Callable = urllib.request.urlopen
+) -> Path:
     """Bring every file of ``dataset`` into ``<root>/<name>/``, verified by sha256.
 
     A file already there with the right checksum is never fetched again. One with the
@@ -460,14 +609,18 @@ def _download(remote: RemoteFile, path: Path, opener: Callable, progress: bool) 
                 bar.advance(task, len(chunk))
     except (urllib.error.URLError, OSError) as err:
         part.unlink(missing_ok=True)  # ours, half-written: never the user's file
-        raise DataError(f"could not download {remote.url} ({err}); put {remote.name} in {path.parent}/ "
-                        f"by hand, or retry `seqlab data fetch` when online") from None
+        raise DataError(
+            f"could not download {remote.url} ({err}); put {remote.name} in {path.parent}/ "
+            f"by hand, or retry `seqlab data fetch` when online"
+        ) from None
     got = digest.hexdigest()
     if got != remote.sha256:
         aside = path.with_name(f"{path.name}.corrupt-{got[:8]}")
         os.replace(part, aside)
-        raise DataError(f"{remote.url}: sha256 mismatch, expected {remote.sha256}, got {got}; "
-                        f"the download was moved aside to {aside} and not used")
+        raise DataError(
+            f"{remote.url}: sha256 mismatch, expected {remote.sha256}, got {got}; "
+            f"the download was moved aside to {aside} and not used"
+        )
     os.replace(part, path)
 
 
@@ -476,5 +629,12 @@ def _progress_bar(enabled: bool):
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                    console=Console(stderr=True), disable=not enabled, transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+        transient=True,
+    )

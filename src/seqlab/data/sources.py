@@ -201,17 +201,16 @@ def read_jsonl(
             continue
         label = record.get(label_key)
         if label is None or label == "":
-            raise DataError(f"{path}:{number}: the {label_key!r} label is missing; "
-                            f"the record has keys {sorted(record)}")
+            raise DataError(
+                f"{path}:{number}: the {label_key!r} label is missing; the record has keys {sorted(record)}"
+            )
         yield str(record[text_key]), str(label)
 
 
 # ----------------------------------------------------------------------------- parallel
 
 
-def read_parallel(
-    src: str | Path, tgt: str | Path | None = None, encoding: str = "utf-8"
-) -> Iterator[tuple[str, str]]:
+def read_parallel(src: str | Path, tgt: str | Path | None = None, encoding: str = "utf-8") -> Iterator[tuple[str, str]]:
     """Yield ``(src, tgt)`` sentence pairs.
 
     With two paths, line *i* of ``src`` pairs with line *i* of ``tgt``; files of
@@ -239,8 +238,10 @@ def read_parallel(
     # One file ended first; count what is left of the other for the message.
     src_total = count + (left is not None) + sum(1 for _ in src_lines)
     tgt_total = count + (right is not None) + sum(1 for _ in tgt_lines)
-    raise DataError(f"parallel files differ in length: {src} has {src_total} lines, "
-                    f"{tgt} has {tgt_total}; expected line-aligned files")
+    raise DataError(
+        f"parallel files differ in length: {src} has {src_total} lines, "
+        f"{tgt} has {tgt_total}; expected line-aligned files"
+    )
 
 
 # ----------------------------------------------------------------------------- conllu
@@ -276,8 +277,7 @@ def read_conllu(path: str | Path, tag_column: str = "upos") -> Iterator[tuple[li
         fields = line.split("\t")
         if len(fields) != 10:
             raise DataError(
-                f"{path}:{number}: a CoNLL-U word line needs 10 tab-separated fields, "
-                f"got {len(fields)}: {line[:60]!r}"
+                f"{path}:{number}: a CoNLL-U word line needs 10 tab-separated fields, got {len(fields)}: {line[:60]!r}"
             )
         word_id = fields[0]
         if word_id.isdigit():
@@ -381,8 +381,10 @@ def read_timeseries(
             if stamp == timestamps[-1] and duplicates == "keep-first":
                 continue
             problem = "repeats" if stamp == timestamps[-1] else "comes before"
-            raise DataError(f"{where}: timestamp {row[time_at]!r} {problem} the previous row's "
-                            f"{timestamps[-1].isoformat(sep=' ')}; expected strictly increasing time")
+            raise DataError(
+                f"{where}: timestamp {row[time_at]!r} {problem} the previous row's "
+                f"{timestamps[-1].isoformat(sep=' ')}; expected strictly increasing time"
+            )
         timestamps.append(stamp)
         rows.append([_cell(row[i], where, header[i], missing) for i in columns])
     if not rows:
@@ -424,8 +426,13 @@ def _fill_gaps(path: str | Path, names: list[str], rows: list[list[float]]) -> i
 
 
 def read_source(
-    path: str | Path, fmt: str, *, text_column: str = "text", label_column: str | None = "label",
-    tgt: str | Path | None = None, time_column: str = "date",
+    path: str | Path,
+    fmt: str,
+    *,
+    text_column: str = "text",
+    label_column: str | None = "label",
+    tgt: str | Path | None = None,
+    time_column: str = "date",
 ) -> Iterable:
     """Open a user file by format name (one of `FORMATS`); returns that reader's examples."""
     if fmt == "text":
@@ -447,7 +454,9 @@ def read_source(
 
 
 def seeded_split(
-    n: int, fractions: Iterable[float] = (0.8, 0.1, 0.1), seed: int = 0,
+    n: int,
+    fractions: Iterable[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
     names: Iterable[str] = ("train", "valid", "test"),
 ) -> dict[str, list[int]]:
     """Split indices ``0..n-1`` by a seeded permutation (numpy PCG64).
@@ -458,13 +467,14 @@ def seeded_split(
     order = np.random.default_rng(seed).permutation(n)
     out, start = {}, 0
     for name, size in sizes.items():
-        out[name] = sorted(int(i) for i in order[start:start + size])
+        out[name] = sorted(int(i) for i in order[start : start + size])
         start += size
     return out
 
 
 def chronological_split(
-    n: int, fractions: Iterable[float] = (0.7, 0.1, 0.2),
+    n: int,
+    fractions: Iterable[float] = (0.7, 0.1, 0.2),
     names: Iterable[str] = ("train", "valid", "test"),
 ) -> dict[str, list[int]]:
     """Split ``0..n-1`` into consecutive blocks in time order (no shuffling: the model
@@ -505,8 +515,7 @@ def check_split_labels(train_labels: Iterable[str], labels: Iterable[str], split
     known = set(train_labels)
     unseen = sorted(set(labels) - known)
     if unseen:
-        raise DataError(f"split {split_name!r} has labels not seen in train: {unseen}; "
-                        f"train has {sorted(known)}")
+        raise DataError(f"split {split_name!r} has labels not seen in train: {unseen}; train has {sorted(known)}")
 
 
 def char_split(text: str, train_fraction: float = 0.9) -> tuple[str, str]:

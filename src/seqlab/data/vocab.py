@@ -65,9 +65,7 @@ class Vocab:
         self.stoi = stoi
 
     @classmethod
-    def build(
-        cls, token_lists: Iterable[Sequence[str]], min_freq: int = 1, max_size: int | None = None
-    ) -> Vocab:
+    def build(cls, token_lists: Iterable[Sequence[str]], min_freq: int = 1, max_size: int | None = None) -> Vocab:
         """Count the tokens of the training split and keep the frequent ones.
 
         Args:
@@ -134,8 +132,7 @@ class Vocab:
         # A literal "<unk>" token in the data maps to UNK_ID too; it counts as unknown, rightly.
         if unknown:
             warnings.warn(
-                f"{unknown:,} of {total:,} tokens ({unknown / total:.2%}) were not in the vocabulary "
-                f"and became {UNK}",
+                f"{unknown:,} of {total:,} tokens ({unknown / total:.2%}) were not in the vocabulary and became {UNK}",
                 UnknownTokenWarning,
                 stacklevel=2,
             )

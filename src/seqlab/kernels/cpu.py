@@ -40,8 +40,15 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 
-def lstm_sequence(gx: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, b_hh: Tensor | None,
-                  mask: Tensor | None = None, valid: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+def lstm_sequence(
+    gx: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    w_hh: Tensor,
+    b_hh: Tensor | None,
+    mask: Tensor | None = None,
+    valid: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
     """Run one LSTM layer over a sequence (equations in :func:`seqlab.nn.cells.lstm_step`).
 
     Args: gx (T, B, 4H); h0, c0 (B, H); w_hh (4H, H); b_hh (4H,) or None; mask (B, H) or
@@ -52,8 +59,15 @@ def lstm_sequence(gx: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, b_hh: Tensor
     return _LSTMSequence.apply(gx, h0, c0, w_hh, b_hh, mask, valid)
 
 
-def gru_sequence(gx: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor | None, reset_after: bool = True,
-                 mask: Tensor | None = None, valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def gru_sequence(
+    gx: Tensor,
+    h0: Tensor,
+    w_hh: Tensor,
+    b_hh: Tensor | None,
+    reset_after: bool = True,
+    mask: Tensor | None = None,
+    valid: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
     """Run one GRU layer over a sequence (equations in :func:`seqlab.nn.cells.gru_step`).
 
     Args: gx (T, B, 3H); h0 (B, H); w_hh (3H, H); b_hh (3H,) or None; ``reset_after`` picks
@@ -69,14 +83,18 @@ def _check(gx, h0, w_hh, b_hh, mask, valid, gates: int, name: str) -> None:
     steps, batch, width = gx.shape
     hidden = h0.shape[-1]
     if width != gates * hidden or tuple(w_hh.shape) != (gates * hidden, hidden) or tuple(h0.shape) != (batch, hidden):
-        raise ValueError(f"{name}: expected gx (T, B, {gates}*H), h0 (B, H), w_hh ({gates}*H, H); got gx {tuple(gx.shape)}, "
-                         f"h0 {tuple(h0.shape)}, w_hh {tuple(w_hh.shape)}")
+        raise ValueError(
+            f"{name}: expected gx (T, B, {gates}*H), h0 (B, H), w_hh ({gates}*H, H); got gx {tuple(gx.shape)}, "
+            f"h0 {tuple(h0.shape)}, w_hh {tuple(w_hh.shape)}"
+        )
     if b_hh is not None and tuple(b_hh.shape) != (gates * hidden,):
         raise ValueError(f"{name}: b_hh must have shape ({gates * hidden},), got {tuple(b_hh.shape)}")
     if mask is not None and tuple(mask.shape) != (batch, hidden):
         raise ValueError(f"{name}: mask must have shape ({batch}, {hidden}), got {tuple(mask.shape)}")
     if valid is not None and (tuple(valid.shape) != (steps, batch) or valid.dtype != torch.bool):
-        raise ValueError(f"{name}: valid must be a bool tensor of shape ({steps}, {batch}), got {valid.dtype} {tuple(valid.shape)}")
+        raise ValueError(
+            f"{name}: valid must be a bool tensor of shape ({steps}, {batch}), got {valid.dtype} {tuple(valid.shape)}"
+        )
 
 
 # -- matrix products ------------------------------------------------------------------
@@ -326,7 +344,9 @@ class _GRUSequenceResetBefore(torch.autograd.Function):
         w_rz, w_n = w_hh[: 2 * hidden], w_hh[2 * hidden :]  # (2H, H), (H, H)
         b_rz = None if b_hh is None else b_hh[: 2 * hidden]
         rz_all = gx.new_empty(steps, batch, 2 * hidden)  # (T, B, 2H): r, z
-        cand = gx[:, :, 2 * hidden :] + b_hh[2 * hidden :] if b_hh is not None else gx[:, :, 2 * hidden :].clone()  # (T, B, H)
+        cand = (
+            gx[:, :, 2 * hidden :] + b_hh[2 * hidden :] if b_hh is not None else gx[:, :, 2 * hidden :].clone()
+        )  # (T, B, H)
         reset_h = gx.new_empty(steps, batch, hidden)  # (T, B, H): r ⊙ h_rec
         out = gx.new_empty(steps, batch, hidden)
         states = out if valid is None else gx.new_empty(steps, batch, hidden)
@@ -347,7 +367,10 @@ class _GRUSequenceResetBefore(torch.autograd.Function):
         rz_all, cand, reset_h, states = ctx.buffers
         steps, batch, _ = rz_all.shape
         hidden = cand.shape[-1]
-        w_rz_back, w_n_back = w_hh[: 2 * hidden].t().contiguous(), w_hh[2 * hidden :].t().contiguous()  # (H, 2H), (H, H)
+        w_rz_back, w_n_back = (
+            w_hh[: 2 * hidden].t().contiguous(),
+            w_hh[2 * hidden :].t().contiguous(),
+        )  # (H, 2H), (H, H)
         v, _, d_out = _valid_factors(valid, d_out, rz_all.dtype)
         r, z = rz_all.view(steps, batch, 2, hidden).unbind(2)
         h_prev = _prev_states(h0, states)
@@ -370,7 +393,9 @@ class _GRUSequenceResetBefore(torch.autograd.Function):
             d_gates[:, 1:].mul_(dh.unsqueeze(1))
             d_reset_h = _linear(d_gates[:, 2], w_n_back)  # (B, H): gradient of r ⊙ h_rec
             d_gates[:, 0].mul_(d_reset_h)
-            d_rec = _linear_add(d_gates.view(batch, 3 * hidden)[:, : 2 * hidden], w_rz_back, d_reset_h * r[t])  # of h_rec
+            d_rec = _linear_add(
+                d_gates.view(batch, 3 * hidden)[:, : 2 * hidden], w_rz_back, d_reset_h * r[t]
+            )  # of h_rec
             d_prev = _carry_grad(d_out[t - 1] if t else None, dh, z_carry[t])
             dh = d_prev.add_(d_rec) if mask is None else d_prev.addcmul_(d_rec, mask)
 
@@ -378,8 +403,12 @@ class _GRUSequenceResetBefore(torch.autograd.Function):
         d_w = d_b = None
         if ctx.needs_input_grad[2]:
             flat = d_gx.view(-1, 3 * hidden)  # (T*B, 3H)
-            d_w = torch.cat([_grad_weight(flat[:, : 2 * hidden], h_rec.reshape(-1, hidden)),
-                             _grad_weight(flat[:, 2 * hidden :], reset_h.view(-1, hidden))])  # (3H, H)
+            d_w = torch.cat(
+                [
+                    _grad_weight(flat[:, : 2 * hidden], h_rec.reshape(-1, hidden)),
+                    _grad_weight(flat[:, 2 * hidden :], reset_h.view(-1, hidden)),
+                ]
+            )  # (3H, H)
         if ctx.has_bias and ctx.needs_input_grad[3]:
             d_b = d_gx.sum((0, 1))
         return d_gx, dh, d_w, d_b, None, None

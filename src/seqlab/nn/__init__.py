@@ -23,7 +23,25 @@ from seqlab.nn.cells import GRUCell, LSTMCell, RNNCell, gru_step, lstm_step, rnn
 from seqlab.nn.recurrent import BACKENDS, GRU, LSTM, RNN
 
 __all__ = [
-    "ATTENTIONS", "AdditiveAttention", "AttentionalState", "DotAttention", "GeneralAttention",
-    "MultiHeadAttention", "MultiHeadAttentionBlock", "ScaledDotProductAttention", "build_attention",
-    "causal_mask", "masked_softmax",
-    "BACKENDS", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNCell", "gru_step", "lstm_step", "rnn_step"]
+    "ATTENTIONS",
+    "AdditiveAttention",
+    "AttentionalState",
+    "DotAttention",
+    "GeneralAttention",
+    "MultiHeadAttention",
+    "MultiHeadAttentionBlock",
+    "ScaledDotProductAttention",
+    "build_attention",
+    "causal_mask",
+    "masked_softmax",
+    "BACKENDS",
+    "GRU",
+    "GRUCell",
+    "LSTM",
+    "LSTMCell",
+    "RNN",
+    "RNNCell",
+    "gru_step",
+    "lstm_step",
+    "rnn_step",
+]

@@ -80,11 +80,15 @@ def _check_inputs(who: str, query: Tensor, keys: Tensor, values: Tensor | None, 
         raise ValueError(f"{who}: keys must be (B, Ts, Dk), got shape {tuple(keys.shape)}")
     values = keys if values is None else values
     if values.dim() != 3 or values.shape[:2] != keys.shape[:2]:
-        raise ValueError(f"{who}: values must be (B, Ts, Dv) with B, Ts of keys {tuple(keys.shape)}, got shape {tuple(values.shape)}")
+        raise ValueError(
+            f"{who}: values must be (B, Ts, Dv) with B, Ts of keys {tuple(keys.shape)}, got shape {tuple(values.shape)}"
+        )
     unbatched = query.dim() == 2
     query = query.unsqueeze(1) if unbatched else query  # (B, Tq, Dq)
     if query.shape[0] != keys.shape[0]:
-        raise ValueError(f"{who}: query has batch size {query.shape[0]} but keys have {keys.shape[0]} (shapes {tuple(query.shape)} and {tuple(keys.shape)})")
+        raise ValueError(
+            f"{who}: query has batch size {query.shape[0]} but keys have {keys.shape[0]} (shapes {tuple(query.shape)} and {tuple(keys.shape)})"
+        )
     if mask is not None:
         if mask.dtype != torch.bool:
             raise TypeError(f"{who}: mask must be a bool tensor (True = real token), got dtype {mask.dtype}")
@@ -98,15 +102,21 @@ def _check_size(who: str, what: str, got: int, expected: int) -> None:
         raise ValueError(f"{who}: {what} has size {got} in its last dimension, expected {expected}")
 
 
-def _full_mask(who: str, mask: Tensor | None, attn_mask: Tensor | None, causal: bool, tq: int, ts: int, device) -> Tensor | None:
+def _full_mask(
+    who: str, mask: Tensor | None, attn_mask: Tensor | None, causal: bool, tq: int, ts: int, device
+) -> Tensor | None:
     """Combine padding (B, Ts), attention (Tq, Ts) | (B, Tq, Ts) and causal masks into one
     bool mask broadcastable to (B, Tq, Ts), True = may attend; None when nothing is masked."""
     full = None if mask is None else mask[:, None, :]  # (B, 1, Ts)
     if attn_mask is not None:
         if not isinstance(attn_mask, Tensor) or attn_mask.dtype != torch.bool:
-            raise TypeError(f"{who}: attn_mask must be a bool tensor (True = may attend), got {getattr(attn_mask, 'dtype', type(attn_mask).__name__)}")
+            raise TypeError(
+                f"{who}: attn_mask must be a bool tensor (True = may attend), got {getattr(attn_mask, 'dtype', type(attn_mask).__name__)}"
+            )
         if attn_mask.dim() not in (2, 3) or tuple(attn_mask.shape[-2:]) != (tq, ts):
-            raise ValueError(f"{who}: attn_mask must be (Tq, Ts) = {(tq, ts)} or (B, Tq, Ts), got {tuple(attn_mask.shape)}")
+            raise ValueError(
+                f"{who}: attn_mask must be (Tq, Ts) = {(tq, ts)} or (B, Tq, Ts), got {tuple(attn_mask.shape)}"
+            )
         full = attn_mask if full is None else full & attn_mask
     if causal:
         tril = causal_mask(tq, ts, device)
@@ -120,7 +130,9 @@ class _SeqAttention(nn.Module):
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def forward(self, query: Tensor, keys: Tensor, values: Tensor | None = None, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, query: Tensor, keys: Tensor, values: Tensor | None = None, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """query (B, Tq, Dq) | (B, Dq); keys (B, Ts, Dk); values (B, Ts, Dv) or None (= keys);
         mask (B, Ts) bool, True = real token.
         Returns context (B, Tq, Dv) | (B, Dv) and alphas (B, Tq, Ts) | (B, Ts)."""
@@ -210,7 +222,14 @@ class ScaledDotProductAttention(nn.Module):
         return "" if self.scale is None else f"scale={self.scale}"
 
     def forward(
-        self, query: Tensor, keys: Tensor, values: Tensor | None = None, mask: Tensor | None = None, *, attn_mask: Tensor | None = None, causal: bool = False
+        self,
+        query: Tensor,
+        keys: Tensor,
+        values: Tensor | None = None,
+        mask: Tensor | None = None,
+        *,
+        attn_mask: Tensor | None = None,
+        causal: bool = False,
     ) -> tuple[Tensor, Tensor]:
         """query (B, Tq, D) | (B, D); keys (B, Ts, D); values (B, Ts, Dv) or None (= keys);
         mask (B, Ts) bool, True = real token; attn_mask (Tq, Ts) | (B, Tq, Ts) bool.
@@ -241,10 +260,20 @@ class MultiHeadAttention(nn.Module):
     alphas are before dropout (each row sums to 1).
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True, kdim: int | None = None, vdim: int | None = None) -> None:
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        kdim: int | None = None,
+        vdim: int | None = None,
+    ) -> None:
         super().__init__()
         if embed_dim < 1 or num_heads < 1 or embed_dim % num_heads:
-            raise ValueError(f"MultiHeadAttention: embed_dim ({embed_dim}) must be a positive multiple of num_heads ({num_heads})")
+            raise ValueError(
+                f"MultiHeadAttention: embed_dim ({embed_dim}) must be a positive multiple of num_heads ({num_heads})"
+            )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"MultiHeadAttention: dropout must be in [0, 1), got {dropout!r}")
         self.embed_dim, self.num_heads, self.dropout = int(embed_dim), int(num_heads), float(dropout)
@@ -260,7 +289,9 @@ class MultiHeadAttention(nn.Module):
             self.v_proj_weight = nn.Parameter(torch.empty(E, self.vdim))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * E)) if bias else None
         self.out_proj = nn.Linear(E, E, bias=bias)
-        for p in (self.in_proj_weight,) if self._same_dims else (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+        for p in (
+            (self.in_proj_weight,) if self._same_dims else (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)
+        ):
             nn.init.xavier_uniform_(p)  # torch's initialization
         if bias:
             nn.init.zeros_(self.out_proj.bias)
@@ -320,7 +351,16 @@ class MultiHeadAttentionBlock(nn.Module):
     ``self.attention`` is a :class:`MultiHeadAttention`; ``self.norm`` a LayerNorm(E).
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True, norm_first: bool = False, kdim: int | None = None, vdim: int | None = None) -> None:
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        norm_first: bool = False,
+        kdim: int | None = None,
+        vdim: int | None = None,
+    ) -> None:
         super().__init__()
         self.attention = MultiHeadAttention(embed_dim, num_heads, dropout=dropout, bias=bias, kdim=kdim, vdim=vdim)
         self.norm = nn.LayerNorm(embed_dim)
@@ -331,7 +371,14 @@ class MultiHeadAttentionBlock(nn.Module):
         return f"norm_first={self.norm_first}"
 
     def forward(
-        self, x: Tensor, keys: Tensor | None = None, values: Tensor | None = None, mask: Tensor | None = None, *, attn_mask: Tensor | None = None, causal: bool = False
+        self,
+        x: Tensor,
+        keys: Tensor | None = None,
+        values: Tensor | None = None,
+        mask: Tensor | None = None,
+        *,
+        attn_mask: Tensor | None = None,
+        causal: bool = False,
     ) -> tuple[Tensor, Tensor]:
         """x (B, Tq, E); keys (B, Ts, kdim) or None (self-attention, Ts = Tq); values as in
         :class:`MultiHeadAttention`; mask (B, Ts) bool, True = real token.
@@ -362,7 +409,9 @@ class AttentionalState(nn.Module):
         _check_size("AttentionalState", "context", context.shape[-1], self.context_size)
         _check_size("AttentionalState", "state", state.shape[-1], self.state_size)
         if context.shape[:-1] != state.shape[:-1]:
-            raise ValueError(f"AttentionalState: context {tuple(context.shape)} and state {tuple(state.shape)} must share leading dimensions")
+            raise ValueError(
+                f"AttentionalState: context {tuple(context.shape)} and state {tuple(state.shape)} must share leading dimensions"
+            )
         return torch.tanh(self.W_c(torch.cat([context, state], dim=-1)))
 
 
@@ -376,7 +425,14 @@ ATTENTIONS: dict[str, type[nn.Module]] = {
 
 
 def build_attention(
-    kind: str, *, query_size: int, key_size: int | None = None, hidden_size: int | None = None, num_heads: int = 1, dropout: float = 0.0, bias: bool = True
+    kind: str,
+    *,
+    query_size: int,
+    key_size: int | None = None,
+    hidden_size: int | None = None,
+    num_heads: int = 1,
+    dropout: float = 0.0,
+    bias: bool = True,
 ) -> nn.Module:
     """Build the attention named ``kind`` (a key of ``ATTENTIONS``) from plain sizes.
 
@@ -390,7 +446,9 @@ def build_attention(
         raise ValueError(f"unknown attention kind {kind!r}; expected one of {', '.join(ATTENTIONS)}{hint}")
     key_size = query_size if key_size is None else key_size
     if kind in ("dot", "scaled_dot") and key_size != query_size:
-        raise ValueError(f"{kind!r} attention needs key_size == query_size, got query_size={query_size}, key_size={key_size}")
+        raise ValueError(
+            f"{kind!r} attention needs key_size == query_size, got query_size={query_size}, key_size={key_size}"
+        )
     if kind == "dot":
         return DotAttention()
     if kind == "general":

@@ -73,12 +73,12 @@ def lstm_step(
 ) -> tuple[Tensor, Tensor]:
     """LSTM (Hochreiter & Schmidhuber 1997; forget gate of Gers et al. 2000)::
 
-        i = σ(W_ii x + b_ii + W_hi h + b_hi)      input gate
-        f = σ(W_if x + b_if + W_hf h + b_hf)      forget gate
-        g = tanh(W_ig x + b_ig + W_hg h + b_hg)   candidate ("gate" gate)
-        o = σ(W_io x + b_io + W_ho h + b_ho)      output gate
-        c_t = f ⊙ c_{t-1} + i ⊙ g
-        h_t = o ⊙ tanh(c_t)          (then h_t = W_hr h_t with a projection, Sak et al. 2014)
+    i = σ(W_ii x + b_ii + W_hi h + b_hi)      input gate
+    f = σ(W_if x + b_if + W_hf h + b_hf)      forget gate
+    g = tanh(W_ig x + b_ig + W_hg h + b_hg)   candidate ("gate" gate)
+    o = σ(W_io x + b_io + W_ho h + b_ho)      output gate
+    c_t = f ⊙ c_{t-1} + i ⊙ g
+    h_t = o ⊙ tanh(c_t)          (then h_t = W_hr h_t with a projection, Sak et al. 2014)
     """
     h_rec = h if mask is None else h * mask
     pre = _gate_norm(gx + _linear(h_rec, w_hh, b_hh), ln, 4)  # (B, 4H)
@@ -133,7 +133,9 @@ def _check_cell_input(cell: nn.Module, x: Tensor, hx: Tensor | None, name: str) 
     if not torch.is_tensor(x) or not x.is_floating_point():
         raise TypeError(f"{name}: input must be a floating-point tensor, got {_describe(x)}")
     if x.dim() not in (1, 2):
-        raise ValueError(f"{name}: expected input of shape (batch, {cell.input_size}) or ({cell.input_size},), got {tuple(x.shape)}")
+        raise ValueError(
+            f"{name}: expected input of shape (batch, {cell.input_size}) or ({cell.input_size},), got {tuple(x.shape)}"
+        )
     if x.shape[-1] != cell.input_size:
         raise ValueError(f"{name}: input has {x.shape[-1]} features, but input_size={cell.input_size}")
     return x.dim() == 1
@@ -150,6 +152,23 @@ def _describe(x: object) -> str:
     return f"a {x.dtype} tensor" if torch.is_tensor(x) else type(x).__name__
 
 
+def _one_state_step(cell: nn.Module, x: Tensor, hx: Tensor | None, name: str, step) -> Tensor:
+    """Run ``step(gx, h) -> h'`` for a cell whose state is one tensor (RNN, GRU).
+
+    Handles unbatched input, a missing initial state and the checks at the boundary.
+    """
+    unbatched = _check_cell_input(cell, x, hx, name)
+    x = x.unsqueeze(0) if unbatched else x
+    batch = x.shape[0]
+    if hx is None:
+        hx = x.new_zeros(batch, cell.hidden_size)
+    else:
+        hx = hx.unsqueeze(0) if unbatched else hx
+        _check_cell_state(hx, (batch, cell.hidden_size), name, "hx")
+    h = step(_linear(x, cell.weight_ih, cell.bias_ih), hx)
+    return h.squeeze(0) if unbatched else h
+
+
 class RNNCell(nn.RNNCell):
     """One step of the Elman RNN; a drop-in for ``torch.nn.RNNCell`` (see :func:`rnn_step`).
 
@@ -157,16 +176,9 @@ class RNNCell(nn.RNNCell):
     """
 
     def forward(self, x: Tensor, hx: Tensor | None = None) -> Tensor:
-        unbatched = _check_cell_input(self, x, hx, "RNNCell")
-        x = x.unsqueeze(0) if unbatched else x
-        batch = x.shape[0]
-        if hx is None:
-            hx = x.new_zeros(batch, self.hidden_size)
-        else:
-            hx = hx.unsqueeze(0) if unbatched else hx
-            _check_cell_state(hx, (batch, self.hidden_size), "RNNCell", "hx")
-        h = rnn_step(_linear(x, self.weight_ih, self.bias_ih), hx, self.weight_hh, self.bias_hh, self.nonlinearity)
-        return h.squeeze(0) if unbatched else h
+        return _one_state_step(
+            self, x, hx, "RNNCell", lambda gx, h: rnn_step(gx, h, self.weight_hh, self.bias_hh, self.nonlinearity)
+        )
 
 
 class LSTMCell(nn.LSTMCell):
@@ -202,7 +214,9 @@ class GRUCell(nn.GRUCell):
     (input_size,); state ``hx`` (B, H) or (H,); returns h' (B, H).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None, *, reset_after: bool = True) -> None:
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None, *, reset_after: bool = True
+    ) -> None:
         super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
         self.reset_after = reset_after
 
@@ -210,14 +224,6 @@ class GRUCell(nn.GRUCell):
         return super().extra_repr() + ("" if self.reset_after else ", reset_after=False")
 
     def forward(self, x: Tensor, hx: Tensor | None = None) -> Tensor:
-        unbatched = _check_cell_input(self, x, hx, "GRUCell")
-        x = x.unsqueeze(0) if unbatched else x
-        batch = x.shape[0]
-        if hx is None:
-            hx = x.new_zeros(batch, self.hidden_size)
-        else:
-            hx = hx.unsqueeze(0) if unbatched else hx
-            _check_cell_state(hx, (batch, self.hidden_size), "GRUCell", "hx")
-        gx = _linear(x, self.weight_ih, self.bias_ih)
-        h = gru_step(gx, hx, self.weight_hh, self.bias_hh, self.reset_after)
-        return h.squeeze(0) if unbatched else h
+        return _one_state_step(
+            self, x, hx, "GRUCell", lambda gx, h: gru_step(gx, h, self.weight_hh, self.bias_hh, self.reset_after)
+        )

@@ -68,8 +68,14 @@ class _Recurrent:
             for layer in range(self.num_layers):
                 for suffix in self._suffixes():
                     weight = self.weight_ih_l0
-                    self.register_parameter(f"ln_weight_l{layer}{suffix}", nn.Parameter(torch.ones(width, dtype=weight.dtype, device=weight.device)))
-                    self.register_parameter(f"ln_bias_l{layer}{suffix}", nn.Parameter(torch.zeros(width, dtype=weight.dtype, device=weight.device)))
+                    self.register_parameter(
+                        f"ln_weight_l{layer}{suffix}",
+                        nn.Parameter(torch.ones(width, dtype=weight.dtype, device=weight.device)),
+                    )
+                    self.register_parameter(
+                        f"ln_bias_l{layer}{suffix}",
+                        nn.Parameter(torch.zeros(width, dtype=weight.dtype, device=weight.device)),
+                    )
         if backend == "native" and self._static_reference_features():
             raise ValueError(
                 f"{name}: backend='native' (torch's fused layer) cannot run "
@@ -163,7 +169,9 @@ class _Recurrent:
         """
         if isinstance(input, PackedSequence):
             if lengths is not None:
-                raise ValueError(f"{type(self).__name__}: a PackedSequence carries its lengths; do not pass lengths= too")
+                raise ValueError(
+                    f"{type(self).__name__}: a PackedSequence carries its lengths; do not pass lengths= too"
+                )
             return self._forward_packed(input, hx)
         unbatched = self._check_input(input)
         x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
@@ -198,7 +206,9 @@ class _Recurrent:
         else:
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=self.batch_first, enforce_sorted=False)
             output, state = super().forward(packed, hx)
-            output, _ = pad_packed_sequence(output, batch_first=self.batch_first, total_length=x.shape[1 if self.batch_first else 0])
+            output, _ = pad_packed_sequence(
+                output, batch_first=self.batch_first, total_length=x.shape[1 if self.batch_first else 0]
+            )
         return (output.transpose(0, 1) if self.batch_first else output), state
 
     # -- the reference loop ------------------------------------------------------------
@@ -230,8 +240,16 @@ class _Recurrent:
             state = (state, torch.stack(c_n))
         return layer_input, state
 
-    def _run_direction(self, x: Tensor, layer: int, suffix: str, h: Tensor, c: Tensor | None, lengths: Tensor | None,
-                       fused: bool = False):
+    def _run_direction(
+        self,
+        x: Tensor,
+        layer: int,
+        suffix: str,
+        h: Tensor,
+        c: Tensor | None,
+        lengths: Tensor | None,
+        fused: bool = False,
+    ):
         """One layer, one direction. x (T, B, I_layer); h (B, H_out); returns (T, B, H_out), h, c."""
         params = {name: getattr(self, f"{name}_l{layer}{suffix}") for name in self._weight_names()}
         gx = F.linear(x, params["weight_ih"], params.get("bias_ih"))  # (T, B, G*H): all steps at once
@@ -239,7 +257,11 @@ class _Recurrent:
         if reverse:
             gx = _reverse_padded(gx, lengths)
         mask = self._recurrent_mask(h)
-        ln = (getattr(self, f"ln_weight_l{layer}{suffix}"), getattr(self, f"ln_bias_l{layer}{suffix}")) if self.layer_norm else None
+        ln = (
+            (getattr(self, f"ln_weight_l{layer}{suffix}"), getattr(self, f"ln_bias_l{layer}{suffix}"))
+            if self.layer_norm
+            else None
+        )
         steps = gx.shape[0]
         valid = None if lengths is None else torch.arange(steps, device=x.device).unsqueeze(1) < lengths  # (T, B)
         if fused:
@@ -297,9 +319,15 @@ class _Recurrent:
             raise TypeError(f"{name}: input must be floating point (embed token ids first), got dtype {input.dtype}")
         layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
         if input.dim() not in (2, 3):
-            raise ValueError(f"{name}: expected a 3-D input {layout} or an unbatched 2-D input (T, input_size), got shape {tuple(input.shape)}")
+            raise ValueError(
+                f"{name}: expected a 3-D input {layout} or an unbatched 2-D input (T, input_size), "
+                f"got shape {tuple(input.shape)}"
+            )
         if input.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: input has {input.shape[-1]} features in its last dimension, but input_size={self.input_size} (shape {tuple(input.shape)})")
+            raise ValueError(
+                f"{name}: input has {input.shape[-1]} features in its last dimension, but input_size={self.input_size} "
+                f"(shape {tuple(input.shape)})"
+            )
         return input.dim() == 2
 
     def _check_lengths(self, lengths, x: Tensor) -> Tensor | None:
@@ -308,13 +336,22 @@ class _Recurrent:
         name = type(self).__name__
         if isinstance(lengths, (list, tuple)):
             lengths = torch.tensor(lengths)
-        if not torch.is_tensor(lengths) or lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+        if (
+            not torch.is_tensor(lengths)
+            or lengths.is_floating_point()
+            or lengths.is_complex()
+            or lengths.dtype == torch.bool
+        ):
             raise TypeError(f"{name}: lengths must be a 1-D integer tensor or a list of ints, got {lengths!r:.80}")
         if lengths.device.type != "cpu" and lengths.device != x.device:
-            raise ValueError(f"{name}: lengths are on {lengths.device}, but must be on the CPU or the input's device ({x.device})")
+            raise ValueError(
+                f"{name}: lengths are on {lengths.device}, but must be on the CPU or the input's device ({x.device})"
+            )
         steps, batch = x.shape[0], x.shape[1]
         if lengths.dim() != 1 or lengths.shape[0] != batch:
-            raise ValueError(f"{name}: lengths must have one entry per sequence ({batch}), got shape {tuple(lengths.shape)}")
+            raise ValueError(
+                f"{name}: lengths must have one entry per sequence ({batch}), got shape {tuple(lengths.shape)}"
+            )
         if batch and int(lengths.min()) < 0:
             raise ValueError(f"{name}: lengths must be >= 0, got {lengths.tolist()}")
         if batch and int(lengths.max()) > steps:
@@ -339,9 +376,14 @@ class _Recurrent:
             if not torch.is_tensor(state):
                 raise TypeError(f"{name}: {what} must be a tensor, got {type(state).__name__}")
             if tuple(state.shape) != expected:
-                raise ValueError(f"{name}: {what} must have shape {expected} (num_layers * num_directions, batch, {width}), got {tuple(state.shape)}")
+                raise ValueError(
+                    f"{name}: {what} must have shape {expected} (num_layers * num_directions, batch, {width}), "
+                    f"got {tuple(state.shape)}"
+                )
             if state.dtype != x.dtype or state.device != x.device:
-                raise TypeError(f"{name}: {what} is {state.dtype} on {state.device}, but the input is {x.dtype} on {x.device}")
+                raise TypeError(
+                    f"{name}: {what} is {state.dtype} on {state.device}, but the input is {x.dtype} on {x.device}"
+                )
             checked.append(state.unsqueeze(1) if unbatched else state)
         return tuple(checked) if self.mode == "LSTM" else checked[0]
 
@@ -352,11 +394,36 @@ class RNN(_Recurrent, nn.RNN):
     A drop-in for ``torch.nn.RNN``; see the module docstring for the extra arguments.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh", bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, device=None, dtype=None, *,
-                 recurrent_dropout: float = 0.0, layer_norm: bool = False, backend: str = "auto") -> None:
-        nn.RNN.__init__(self, input_size, hidden_size, num_layers=num_layers, nonlinearity=nonlinearity, bias=bias,
-                        batch_first=batch_first, dropout=dropout, bidirectional=bidirectional, device=device, dtype=dtype)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        *,
+        recurrent_dropout: float = 0.0,
+        layer_norm: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        nn.RNN.__init__(
+            self,
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            nonlinearity=nonlinearity,
+            bias=bias,
+            batch_first=batch_first,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            device=device,
+            dtype=dtype,
+        )
         self._init_extras(recurrent_dropout, layer_norm, backend)
 
     def _cell_step(self, gx, h, c, params, mask, ln):
@@ -370,11 +437,36 @@ class LSTM(_Recurrent, nn.LSTM):
     the extra arguments.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True, batch_first: bool = False,
-                 dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None, *,
-                 recurrent_dropout: float = 0.0, layer_norm: bool = False, backend: str = "auto") -> None:
-        nn.LSTM.__init__(self, input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
-                         dropout=dropout, bidirectional=bidirectional, proj_size=proj_size, device=device, dtype=dtype)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device=None,
+        dtype=None,
+        *,
+        recurrent_dropout: float = 0.0,
+        layer_norm: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        nn.LSTM.__init__(
+            self,
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            bias=bias,
+            batch_first=batch_first,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            proj_size=proj_size,
+            device=device,
+            dtype=dtype,
+        )
         self._init_extras(recurrent_dropout, layer_norm, backend)
 
     def _cell_step(self, gx, h, c, params, mask, ln):
@@ -392,11 +484,35 @@ class GRU(_Recurrent, nn.GRU):
     reference backend does). See the module docstring for the other extra arguments.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True, batch_first: bool = False,
-                 dropout: float = 0.0, bidirectional: bool = False, device=None, dtype=None, *, recurrent_dropout: float = 0.0,
-                 layer_norm: bool = False, reset_after: bool = True, backend: str = "auto") -> None:
-        nn.GRU.__init__(self, input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
-                        dropout=dropout, bidirectional=bidirectional, device=device, dtype=dtype)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        *,
+        recurrent_dropout: float = 0.0,
+        layer_norm: bool = False,
+        reset_after: bool = True,
+        backend: str = "auto",
+    ) -> None:
+        nn.GRU.__init__(
+            self,
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            bias=bias,
+            batch_first=batch_first,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            device=device,
+            dtype=dtype,
+        )
         self.reset_after = bool(reset_after)
         self._init_extras(recurrent_dropout, layer_norm, backend)
 
