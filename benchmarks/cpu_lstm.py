@@ -1,4 +1,8 @@
-"""CPU training speed of one LSTM / GRU layer: torch.nn vs seqlab's reference loop vs the fast path.
+"""CPU training speed of one LSTM / GRU layer: torch.nn vs seqlab's backends.
+
+The seqlab contenders are the layers users call: ``backend="reference"`` (the per-step
+loop), ``backend="fused"`` (seqlab.kernels.cpu) and, with recurrent dropout, ``"auto"``
+(which picks the fused loop there, torch's fused layer being unable to run it).
 
 Times forward + backward (a training step without the optimizer) in one process, after
 warm-up, as the median of several repeats with the contenders interleaved, so drift on a
@@ -15,26 +19,8 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 
 from seqlab import nn as snn
-from seqlab.kernels.cpu import gru_sequence, lstm_sequence
-
-
-def fast_lstm(layer: torch.nn.LSTM, x: torch.Tensor):
-    """One layer, one direction through the kernel, with ``layer``'s weights. x (T, B, I)."""
-    batch, hidden = x.shape[1], layer.hidden_size
-    h0 = x.new_zeros(batch, hidden)
-    gx = F.linear(x, layer.weight_ih_l0, layer.bias_ih_l0)  # (T, B, 4H): all steps at once
-    out, h, c = lstm_sequence(gx, h0, h0, layer.weight_hh_l0, layer.bias_hh_l0)
-    return out, (h, c)
-
-
-def fast_gru(layer: torch.nn.GRU, x: torch.Tensor, reset_after: bool = True):
-    batch, hidden = x.shape[1], layer.hidden_size
-    gx = F.linear(x, layer.weight_ih_l0, layer.bias_ih_l0)  # (T, B, 3H)
-    out, h = gru_sequence(gx, x.new_zeros(batch, hidden), layer.weight_hh_l0, layer.bias_hh_l0, reset_after=reset_after)
-    return out, h
 
 
 def train_step(run, layer: torch.nn.Module, x: torch.Tensor) -> None:
@@ -88,40 +74,35 @@ def main() -> None:
         f"forward+backward, median of {args.repeats} repeats x {args.iters} steps; torch {torch.__version__}\n"
     )
 
-    lstm = torch.nn.LSTM(*size)
-    reference = snn.LSTM(*size, backend="reference")
-    reference.load_state_dict(lstm.state_dict())
-    medians = measure(
-        {
-            "torch.nn.LSTM": (lambda layer, x: layer(x), lstm),
-            "seqlab LSTM, reference loop": (lambda layer, x: layer(x), reference),
-            "seqlab fast path (kernels.cpu)": (fast_lstm, lstm),
-        },
-        x,
-        args.repeats,
-        args.iters,
-        args.warmup,
-    )
+    call = lambda layer, x: layer(x)  # noqa: E731
+
+    def ours(cls, **kwargs):  # a seqlab layer with the peer's weights
+        layer = cls(*size, **kwargs)
+        layer.load_state_dict(peer.state_dict())
+        return call, layer.train()
+
+    peer = torch.nn.LSTM(*size)
+    rows = {
+        "torch.nn.LSTM": (call, peer),
+        "seqlab LSTM, reference": ours(snn.LSTM, backend="reference"),
+        "seqlab LSTM, fused": ours(snn.LSTM, backend="fused"),
+        "seqlab LSTM, auto (= native)": ours(snn.LSTM),
+        "seqlab LSTM recurrent_dropout=0.25, reference": ours(snn.LSTM, recurrent_dropout=0.25, backend="reference"),
+        "seqlab LSTM recurrent_dropout=0.25, auto (= fused)": ours(snn.LSTM, recurrent_dropout=0.25),
+    }
+    medians = measure(rows, x, args.repeats, args.iters, args.warmup)
     print(table("LSTM", medians, "torch.nn.LSTM", tokens) + "\n")
 
-    gru = torch.nn.GRU(*size)
-    reference = snn.GRU(*size, backend="reference")
-    reference.load_state_dict(gru.state_dict())
-    reference_before = snn.GRU(*size, reset_after=False, backend="reference")
-    reference_before.load_state_dict(gru.state_dict())
-    medians = measure(
-        {
-            "torch.nn.GRU": (lambda layer, x: layer(x), gru),
-            "seqlab GRU, reference loop": (lambda layer, x: layer(x), reference),
-            "seqlab fast path (kernels.cpu)": (fast_gru, gru),
-            "seqlab GRU reset_after=False, reference loop": (lambda layer, x: layer(x), reference_before),
-            "seqlab fast path, reset_after=False": (lambda layer, x: fast_gru(layer, x, reset_after=False), gru),
-        },
-        x,
-        args.repeats,
-        args.iters,
-        args.warmup,
-    )
+    peer = torch.nn.GRU(*size)
+    rows = {
+        "torch.nn.GRU": (call, peer),
+        "seqlab GRU, reference": ours(snn.GRU, backend="reference"),
+        "seqlab GRU, fused": ours(snn.GRU, backend="fused"),
+        "seqlab GRU reset_after=False, reference": ours(snn.GRU, reset_after=False, backend="reference"),
+        "seqlab GRU reset_after=False, auto (= fused)": ours(snn.GRU, reset_after=False),
+        "seqlab GRU recurrent_dropout=0.25, auto (= fused)": ours(snn.GRU, recurrent_dropout=0.25),
+    }
+    medians = measure(rows, x, args.repeats, args.iters, args.warmup)
     print(table("GRU", medians, "torch.nn.GRU", tokens))
 
 
