@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from seqlab.data import registry
+from seqlab.data import datasets, registry
 from seqlab.data.registry import Dataset, RemoteFile
 from seqlab.errors import DataError
 
@@ -161,15 +161,15 @@ def test_text8_parser_on_a_small_copy(tmp_path):
     with zipfile.ZipFile(folder / "text8.zip", "w") as archive:
         archive.writestr("text8", words)
     assert registry.load("text8", "all", tmp_path) == [words.strip()]  # no sha256: user-placed file used
-    chunks = list(registry.text8_chunks(folder / "text8.zip", words_per_chunk=5))
+    chunks = list(datasets.text8_chunks(folder / "text8.zip", words_per_chunk=5))
     assert [len(c.split()) for c in chunks] == [5, 5, 3] and " ".join(chunks) == words.strip()
 
 
 def test_text8_chunks_join_words_cut_by_reads(tmp_path, monkeypatch):
-    monkeypatch.setattr(registry, "CHUNK", 7)  # reads end mid-word
+    monkeypatch.setattr(datasets, "READ_CHUNK", 7)  # reads end mid-word
     path = tmp_path / "t.txt"
     path.write_text(" alpha beta gamma delta epsilon")
-    assert list(registry.text8_chunks(path, 2)) == ["alpha beta", "gamma delta", "epsilon"]
+    assert list(datasets.text8_chunks(path, 2)) == ["alpha beta", "gamma delta", "epsilon"]
 
 
 def test_jena_parser_on_rows_in_its_format(tmp_path):
