@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from seqlab.cli import data as data_cli
+from seqlab.data import inspect
 
 REPO = Path(__file__).resolve().parents[2]
 ROOT = Path(os.environ.get("SEQLAB_DATA_DIR") or REPO.parent / "shared" / "datasets")
@@ -79,9 +80,9 @@ def test_fetch_refuses_unverified(tmp_path, monkeypatch):
 
 
 def test_histogram_and_unknown_rate():
-    text = data_cli.length_histogram([1, 1, 2, 10], bins=2)
+    text = inspect.length_histogram([1, 1, 2, 10], bins=2)
     assert text.splitlines()[0].split()[:2] == ["1-5", "3"] and "max 10" in text
-    assert data_cli.unknown_rate(["a b c d"], {"a", "b"}, str.split) == 0.5
+    assert inspect.unknown_rate(["a b c d"], {"a", "b"}, str.split) == 0.5
 
 
 @needs_all_commands
