@@ -17,13 +17,13 @@ __version__ = "0.1.0"
 
 
 def train(recipe: str | Path | None = None, overrides: Mapping[str, Any] | Iterable[str] = (),
-          out: str | Path | None = None) -> Path:
-    """Train a recipe (an embedded name or a YAML path; the default if None) and return its run dir.
+          out: str | Path | None = None, resume: str | Path | None = None) -> Path:
+    """Train a recipe (an embedded name or a YAML path; the default if None) and return its run dir;
+    with ``resume``, continue that run dir from its last checkpoint.
 
     See :func:`seqlab.training.loop.train`. torch is imported on the first call, so
     ``import seqlab`` stays light.
     """
-    from seqlab.config import DEFAULT_RECIPE
     from seqlab.training import loop
 
-    return loop.train(DEFAULT_RECIPE if recipe is None else recipe, overrides, out)
+    return loop.train(recipe, overrides, out, resume)

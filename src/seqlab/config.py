@@ -36,20 +36,45 @@ _NONE = ("none", "null", "~")
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where examples come from. For now: a generated toy dataset."""
+    """Where examples come from: a generated toy, a registry dataset, or the user's own files."""
 
-    name: str = "odd-count-mod3"  # generated dataset; see seqlab.tasks.tag.GENERATORS
+    name: str | None = "odd-count-mod3"  # generated toy (tag) or registry dataset (classify); null: data.train files
     num_train: int = 2000  # training examples to generate
     num_valid: int = 200  # validation examples (scored after every epoch)
     num_test: int = 500  # test examples (scored once, at the end)
     min_len: int = 5  # shortest generated sequence, in tokens
     max_len: int = 20  # longest generated sequence, in tokens
+    train: str | None = None  # the user's training file (with data.name null)
+    valid: str | None = None  # the user's validation file; null: carve data.valid_fraction from train
+    test: str | None = None  # the user's test file; null: carve data.test_fraction from train
+    format: Literal["csv", "tsv", "jsonl"] = "csv"  # format of the user's files
+    text_column: str = "text"  # column (csv/tsv) or key (jsonl) holding the text
+    label_column: str = "label"  # column (csv/tsv) or key (jsonl) holding the label
+    tokenizer: Literal["char", "word", "bpe"] = "word"  # how text becomes tokens; see seqlab.data.tokenize
+    lowercase: bool = False  # lower-case text before word tokenization
+    bpe_vocab_size: int = 8000  # pieces a bpe tokenizer learns (from the training split)
+    min_freq: int = 1  # keep tokens seen at least this often in the training split
+    max_vocab: int | None = None  # most vocabulary entries, the 4 specials included; null: no cap
+    max_tokens_per_example: int | None = None  # keep only the first N tokens of each text; null: all
+    valid_fraction: float = 0.1  # share of train carved out (seeded) as validation when there is no valid split
+    test_fraction: float = 0.1  # share of train carved out (seeded) as test when there is no test split
+    limit_train: int | None = None  # use only the first N training examples after a seeded shuffle; null: all
+    limit_eval: int | None = None  # likewise for validation and test (smoke runs); null: all
 
     def __post_init__(self) -> None:
-        for key in ("num_train", "num_valid", "num_test", "min_len"):
+        for key in ("num_train", "num_valid", "num_test", "min_len", "bpe_vocab_size", "min_freq"):
             _require(getattr(self, key) >= 1, f"data.{key}", getattr(self, key), "an integer >= 1")
         _require(self.max_len >= self.min_len, "data.max_len", self.max_len,
                  f"an integer >= data.min_len ({self.min_len})")
+        for key in ("max_tokens_per_example", "limit_train", "limit_eval"):
+            _require(getattr(self, key) is None or getattr(self, key) >= 1, f"data.{key}", getattr(self, key),
+                     "an integer >= 1, or null")
+        _require(self.max_vocab is None or self.max_vocab >= 4, "data.max_vocab", self.max_vocab,
+                 "an integer >= 4 (the specials), or null")
+        for key in ("valid_fraction", "test_fraction"):
+            _require(0.0 < getattr(self, key) < 1.0, f"data.{key}", getattr(self, key), "a number in (0, 1)")
+        _require(self.valid_fraction + self.test_fraction < 1.0, "data.test_fraction", self.test_fraction,
+                 f"a number < 1 - data.valid_fraction ({self.valid_fraction}), so training keeps examples")
 
 
 @dataclass(frozen=True)
@@ -63,11 +88,13 @@ class ModelConfig:
     bidirectional: bool = False  # also read each sequence right to left
     dropout: float = 0.0  # dropout between stacked layers and before the output layer
     recurrent_dropout: float = 0.0  # variational dropout on the recurrent state (Gal & Ghahramani 2016)
+    embedding_dropout: float = 0.0  # dropout on the token embeddings (classify)
+    pooling: Literal["last", "mean", "max", "attention"] = "last"  # sequence -> one vector (classify)
 
     def __post_init__(self) -> None:
         for key in ("embedding_dim", "hidden_size", "num_layers"):
             _require(getattr(self, key) >= 1, f"model.{key}", getattr(self, key), "an integer >= 1")
-        for key in ("dropout", "recurrent_dropout"):
+        for key in ("dropout", "recurrent_dropout", "embedding_dropout"):
             _require(0.0 <= getattr(self, key) < 1.0, f"model.{key}", getattr(self, key), "a number in [0, 1)")
 
 
@@ -81,14 +108,39 @@ class TrainConfig:
     weight_decay: float = 0.0  # AdamW decoupled weight decay
     clip_norm: float | None = 1.0  # clip the global gradient norm to this; null: no clipping
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda if available, else cpu
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on a cuda device that has it, else fp32
+    schedule: Literal["constant", "warmup_cosine", "plateau"] = "constant"  # how the learning rate moves
+    warmup_steps: int = 0  # warmup_cosine: steps of linear warmup from 0 to train.lr
+    warmup_fraction: float = 0.0  # warmup_cosine: warmup as a share of all steps (instead of warmup_steps)
+    min_lr_ratio: float = 0.0  # lowest lr, as a share of train.lr (end of the cosine; floor of plateau)
+    plateau_factor: float = 0.5  # plateau: multiply the lr by this when train.monitor stops improving
+    plateau_patience: int = 2  # plateau: epochs without improvement tolerated; the next one drops the lr
+    monitor: str | None = None  # validation metric that picks the best epoch, e.g. valid_loss; null: the task's headline
+    mode: Literal["auto", "max", "min"] = "auto"  # is a higher train.monitor better? auto: min for loss-like names
+    patience: int | None = None  # stop after this many epochs without a better train.monitor; null: never stop early
+    checkpoint_every: int | None = 500  # also checkpoint every N steps (mid-epoch resume); null: only after each epoch
+    log_every: int = 10  # write a step record (loss, lr, tokens/s) to metrics.jsonl every N steps
+    tensorboard: bool = False  # also log to RUN_DIR/tensorboard (needs the tensorboard package)
 
     def __post_init__(self) -> None:
-        for key in ("epochs", "batch_size"):
+        for key in ("epochs", "batch_size", "log_every", "plateau_patience"):
             _require(getattr(self, key) >= 1, f"train.{key}", getattr(self, key), "an integer >= 1")
         _require(self.lr > 0, "train.lr", self.lr, "a number > 0")
         _require(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "a number >= 0")
         _require(self.clip_norm is None or self.clip_norm > 0, "train.clip_norm", self.clip_norm,
                  "a number > 0, or null for no clipping")
+        _require(self.warmup_steps >= 0, "train.warmup_steps", self.warmup_steps, "an integer >= 0")
+        _require(0.0 <= self.warmup_fraction < 1.0, "train.warmup_fraction", self.warmup_fraction,
+                 "a number in [0, 1)")
+        _require(not (self.warmup_steps and self.warmup_fraction), "train.warmup_fraction", self.warmup_fraction,
+                 f"0 when train.warmup_steps is set ({self.warmup_steps}); give one of the two")
+        _require(self.schedule == "warmup_cosine" or not (self.warmup_steps or self.warmup_fraction),
+                 "train.schedule", self.schedule, "warmup_cosine when train.warmup_steps or warmup_fraction is set")
+        _require(0.0 <= self.min_lr_ratio <= 1.0, "train.min_lr_ratio", self.min_lr_ratio, "a number in [0, 1]")
+        _require(0.0 < self.plateau_factor < 1.0, "train.plateau_factor", self.plateau_factor, "a number in (0, 1)")
+        for key in ("patience", "checkpoint_every"):
+            _require(getattr(self, key) is None or getattr(self, key) >= 1, f"train.{key}", getattr(self, key),
+                     "an integer >= 1, or null")
 
 
 @dataclass(frozen=True)

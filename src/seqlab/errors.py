@@ -11,3 +11,7 @@ class ConfigError(ValueError):
 
 class DataError(ValueError):
     """A data file is missing, malformed or inconsistent; the message names file and line."""
+
+
+class TrainingError(ValueError):
+    """Training cannot go on (a non-finite loss); the message says where and what was kept."""

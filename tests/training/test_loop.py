@@ -1,6 +1,7 @@
 """seqlab.training.loop: seeded and deterministic, the run dir's contents, weights load back."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -8,8 +9,10 @@ from safetensors.torch import load_file
 
 import seqlab
 from seqlab import config
+from seqlab.errors import TrainingError
 from seqlab.tasks import get_task
 from seqlab.training import loop
+from seqlab.training.records import without_timings
 
 # A run of a second or two: the toy at a tenth of its size.
 SMALL = {"data.num_train": 200, "data.num_valid": 50, "data.num_test": 50, "train.epochs": 2,
@@ -23,21 +26,28 @@ def read_jsonl(path):
 def test_same_seed_same_metrics(tmp_path):
     first = loop.train("toy-tag", SMALL, out=tmp_path / "a")
     second = loop.train("toy-tag", SMALL, out=tmp_path / "b")
-    assert (first / "metrics.jsonl").read_bytes() == (second / "metrics.jsonl").read_bytes()
-    assert load_file(first / "model.safetensors").keys() == load_file(second / "model.safetensors").keys()
+    assert without_timings(read_jsonl(first / "metrics.jsonl")) == without_timings(read_jsonl(second / "metrics.jsonl"))
+    weights = load_file(first / "model.safetensors"), load_file(second / "model.safetensors")
+    assert weights[0].keys() == weights[1].keys() and all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     other = loop.train("toy-tag", {**SMALL, "seed": 1}, out=tmp_path / "c")
-    assert (other / "metrics.jsonl").read_bytes() != (first / "metrics.jsonl").read_bytes()
+    assert without_timings(read_jsonl(other / "metrics.jsonl")) != without_timings(read_jsonl(first / "metrics.jsonl"))
 
 
 def test_run_dir_contents(tmp_path):
     run = loop.train("toy-tag", [f"{key}={value}" for key, value in SMALL.items()], out=tmp_path / "run")
-    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "metrics.jsonl", "model.safetensors", "summary.json",
-                                                     "tags.json", "vocab.json"]
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.yaml", "metrics.jsonl", "model.safetensors",
+                                                     "plots", "summary.json", "tags.json", "vocab.json"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.safetensors", "last.safetensors"]
+    assert (run / "plots" / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert config.load(run / "config.yaml") == config.resolve("toy-tag", SMALL)
-    records = read_jsonl(run / "metrics.jsonl")
+    records = [r for r in read_jsonl(run / "metrics.jsonl") if r["kind"] == "epoch"]
     assert [r["epoch"] for r in records] == [1, 2]
-    assert set(records[0]) == {"epoch", "step", "train_loss", "valid_loss", "valid_token_accuracy", "valid_exact_match"}
+    assert set(records[0]) == {"kind", "epoch", "step", "train_loss", "valid_loss", "valid_token_accuracy",
+                               "valid_exact_match"}
     assert records[-1]["step"] == 2 * 7  # ceil(200 / 32) updates per epoch
+    steps = [r for r in read_jsonl(run / "metrics.jsonl") if r["kind"] == "step"]
+    assert [r["step"] for r in steps] == [10]  # train.log_every defaults to 10
+    assert set(steps[0]) == {"kind", "epoch", "step", "train_loss", "lr", "tokens_per_s"} and steps[0]["epoch"] == 2
     summary = json.loads((run / "summary.json").read_text())
     assert summary["headline"] == {"metric": "token_accuracy", "split": "test", "value": summary["test"]["token_accuracy"]}
     assert set(summary["test"]) == {"loss", "token_accuracy", "exact_match"}
@@ -88,3 +98,89 @@ def test_bad_device_names_the_key():
         pytest.skip("cuda is available here")
     with pytest.raises(ValueError, match="train.device: 'cuda'"):
         loop.resolve_device("cuda")
+
+
+def test_best_epoch_weights_are_kept(tmp_path):
+    # SMALL's validation token accuracy is best after epoch 1, so that epoch's weights are the run's
+    run = loop.train("toy-tag", SMALL, out=tmp_path / "run")
+    summary = json.loads((run / "summary.json").read_text())
+    epochs = [r for r in read_jsonl(run / "metrics.jsonl") if r["kind"] == "epoch"]
+    best = max(epochs, key=lambda r: r["valid_token_accuracy"])
+    assert summary["best"] == {"epoch": best["epoch"], "metric": "valid_token_accuracy", "mode": "max",
+                               "value": best["valid_token_accuracy"]}
+    assert summary["valid"]["token_accuracy"] == best["valid_token_accuracy"]
+    kept, saved_best = load_file(run / "model.safetensors"), load_file(run / "checkpoints" / "best.safetensors")
+    assert all(torch.equal(kept[name], saved_best[name]) for name in kept)
+
+
+def test_early_stopping_on_a_metric_that_does_not_improve(tmp_path):
+    # exact_match stays 0.0 on this tiny run, so with patience 1 the run stops after epoch 2 of 5
+    run = loop.train("toy-tag", {**SMALL, "train.epochs": 5, "train.monitor": "valid_exact_match",
+                                 "train.patience": 1}, out=tmp_path / "run")
+    summary = json.loads((run / "summary.json").read_text())
+    assert [r["epoch"] for r in read_jsonl(run / "metrics.jsonl") if r["kind"] == "epoch"] == [1, 2]
+    assert summary["stopped_early"] and summary["epochs"] == 2 and summary["best"]["epoch"] == 1
+    assert summary["steps"] == 14
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"train.monitor": "valid_bleu"}, ("train.monitor: 'valid_bleu' is not a validation metric of this task; "
+                                      "available: valid_loss, valid_token_accuracy, valid_exact_match")),
+    ({"train.monitor": "valid_token_acuracy"}, "did you mean 'valid_token_accuracy'?"),
+    ({"train.precision": "bf16"}, "train.precision: bf16 autocast needs a cuda device"),
+])
+def test_bad_train_keys_fail_before_training(tmp_path, overrides, message):
+    with pytest.raises(ValueError) as err:
+        loop.train("toy-tag", {**SMALL, **overrides}, out=tmp_path / "run")
+    assert message in str(err.value)
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_tensorboard_needs_its_package(tmp_path):
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.raises(ValueError, match=r"train.tensorboard: true needs the tensorboard package \(pip install"):
+            loop.train("toy-tag", {**SMALL, "train.tensorboard": True}, out=tmp_path / "run")
+    else:
+        run = loop.train("toy-tag", {**SMALL, "train.epochs": 1, "train.tensorboard": True}, out=tmp_path / "run")
+        assert any((run / "tensorboard").iterdir())
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from seqlab.tasks import tag
+    from seqlab.training import checkpoint
+
+    calls = []
+    real_loss = tag.Tagger.loss
+
+    def poisoned(self, batch):  # the 10th update's loss is NaN: epoch 2, batch 2 (7 batches per epoch)
+        calls.append(1)
+        loss = real_loss(self, batch)
+        return loss * float("nan") if len(calls) == 10 else loss
+
+    monkeypatch.setattr(tag.Tagger, "loss", poisoned)
+    with pytest.raises(TrainingError) as err:
+        loop.train("toy-tag", {**SMALL, "train.checkpoint_every": 4}, out=tmp_path / "run")
+    last = tmp_path / "run" / "checkpoints" / "last.safetensors"
+    assert str(err.value) == (f"the training loss is nan at epoch 2, step 10, batch 2 of the epoch; stopped before "
+                              f"that update; the last good checkpoint is kept: {last}")
+    state = checkpoint.load(last)["loop"]
+    assert (state["epoch"], state["step"], state["batch"]) == (2, 8, 1)  # written at step 8, untouched since
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_train_step_under_bf16_autocast():
+    # The GPU path (train.precision auto/bf16 on cuda) autocasts the loss; CPU autocast runs the same code.
+    cfg = config.resolve("toy-tag", SMALL)
+    task = get_task("tag")
+    data = task.load_data(cfg)
+    model = task.build_model(cfg, data)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.01)
+    batch = task.collate(data.train[:8])
+    before = model.head.weight.detach().clone()
+    loss = loop.train_step(model, optimizer, batch, 1.0, torch.bfloat16)
+    assert math.isfinite(loss) and model.head.weight.dtype == torch.float32
+    assert not torch.equal(before, model.head.weight)
+    assert loop.autocast_dtype("auto", torch.device("cpu")) is None
+    assert loop.autocast_dtype("fp32", torch.device("cpu")) is None

@@ -1,4 +1,4 @@
-"""`seqlab train [RECIPE] [--set KEY=VALUE ...] [--out DIR]`: train a recipe, name the run."""
+"""`seqlab train [RECIPE] [--set KEY=VALUE ...] [--out DIR] [--resume RUN_DIR]`: train a recipe, name the run."""
 
 from __future__ import annotations
 
@@ -15,22 +15,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "train",
         help="train a recipe and write a run dir",
         description="Train a recipe and write its run dir: config.yaml, model.safetensors, "
-        "metrics.jsonl, summary.json. The last lines printed name the run dir and the "
-        "headline test metric.",
+        "metrics.jsonl, checkpoints/, plots/curves.png, summary.json. The last lines printed "
+        "name the run dir and the headline test metric. --resume RUN_DIR continues a run that "
+        "was stopped, from its last checkpoint, to the same result as an uninterrupted run.",
     )
-    parser.add_argument("recipe", metavar="RECIPE", nargs="?", default=DEFAULT_RECIPE,
+    parser.add_argument("recipe", metavar="RECIPE", nargs="?", default=None,
                         help=f"an embedded recipe name or a path to a .yaml file (default: {DEFAULT_RECIPE})")
     parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                         help="override one recipe key, e.g. --set train.epochs=3 (repeatable)")
     parser.add_argument("--out", metavar="DIR", type=Path, default=None,
                         help="run dir to create (default: runs/<recipe>-<YYYYmmdd-HHMMSS>/)")
+    parser.add_argument("--resume", metavar="RUN_DIR", type=Path, default=None,
+                        help="continue a stopped run from its last checkpoint; the recipe comes from "
+                        "RUN_DIR/config.yaml")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from seqlab.training.loop import train  # imports torch
 
-    run_dir = train(args.recipe, args.overrides, args.out)
+    run_dir = train(args.recipe, args.overrides, args.out, resume=args.resume)
     headline = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))["headline"]
     print(f"run: {_shown(run_dir)}")
     print(f"{headline['split']} {headline['metric']}: {headline['value']:.4f}")

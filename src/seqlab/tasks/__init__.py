@@ -11,6 +11,11 @@ plain pieces. The contract (see :mod:`seqlab.tasks.tag` for one that keeps it):
   exactly; ``"loss"`` among them) and ``predict(batch)``;
 - ``collate(examples)`` returns a batch with ``.to(device)`` and ``.num_tokens``;
 - ``headline`` names the metric that summary.json and ``seqlab train`` report on test.
+
+Optional pieces: a model may offer ``finalize_metrics(totals)``, turning the whole
+split's ``{name: (sum, count)}`` into the metrics (for those that are not means, such
+as macro-F1); a task may offer ``report(model, data, cfg, run_dir, device)``, run after
+the test evaluation, which writes its own files and returns text for the console.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 
 from seqlab.config import did_you_mean
 from seqlab.errors import ConfigError
-from seqlab.tasks import tag
+from seqlab.tasks import classify, tag
 
 
 @dataclass(frozen=True)
@@ -32,11 +37,14 @@ class Task:
     load_data: Callable[..., Any]
     build_model: Callable[..., Any]
     collate: Callable[..., Any]
+    report: Callable[..., str] | None = None  # after the test evaluation; see the module docstring
 
 
 TASKS = {
     "tag": Task(headline="token_accuracy", load_data=tag.load_data, build_model=tag.build_model,
                 collate=tag.collate),
+    "classify": Task(headline="accuracy", load_data=classify.load_data, build_model=classify.build_model,
+                     collate=classify.collate, report=classify.report),
 }
 
 

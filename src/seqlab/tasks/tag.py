@@ -164,7 +164,7 @@ def load_data(cfg: Config) -> TagData:
     d = cfg.data
     if d.name not in SYNCED_GENERATORS:
         raise ConfigError(f"data.name: unknown dataset {d.name!r} for task 'tag'"
-                          f"{did_you_mean(d.name, GENERATORS)}; known: {', '.join(SYNCED_GENERATORS)}")
+                          f"{did_you_mean(str(d.name), GENERATORS)}; known: {', '.join(SYNCED_GENERATORS)}")
     splits = {split: [(src.split(), tgt.split()) for src, tgt in
                       generate(d.name, num, seed=f"{d.name}/{split}/{cfg.seed}", min_len=d.min_len, max_len=d.max_len)]
               for split, num in (("train", d.num_train), ("valid", d.num_valid), ("test", d.num_test))}

@@ -4,149 +4,347 @@ The loop knows a task only through ``model.loss(batch)``, ``model.metrics(batch)
 the table entry's ``collate``; see :mod:`seqlab.tasks`. A run dir holds
 
     config.yaml        the resolved recipe (written first, so a failed run still has it)
-    metrics.jsonl      one JSON object per epoch: train loss and validation metrics
-    model.safetensors  the final weights (written atomically)
+    metrics.jsonl      step and epoch records (see :mod:`seqlab.training.records`)
+    checkpoints/       last.safetensors (the whole training state) and best.safetensors
+                       (see :mod:`seqlab.training.checkpoint`)
+    model.safetensors  the weights of the best epoch by ``train.monitor`` (written atomically)
     vocab.json, ...    what the task needs to decode predictions (its data's save())
-    summary.json       test metrics, the headline metric, wall time, parameter count
+    plots/curves.png   training loss per step, the monitored metric per epoch
+    summary.json       test metrics (of the best weights), the best epoch, wall time, parameter count
 
-Runs are seeded: on the CPU the same config gives the same metrics.jsonl, bit for bit.
-Timings go to the progress bar (stderr) and summary.json only, never to metrics.jsonl.
+Runs are seeded: on the CPU the same config gives the same metrics.jsonl, bit for bit,
+apart from the timing keys (``records.TIMING_KEYS``). A run killed at any point continues
+with ``train(resume=RUN_DIR)`` from its last checkpoint and ends with the same
+metrics.jsonl and summary test metrics as a run that was never stopped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
 import os
-import tempfile
+import signal
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from safetensors.torch import save_file
+from safetensors.torch import load_file
 from torch import nn
 
 import seqlab
 from seqlab import config as recipes
 from seqlab.config import DEFAULT_RECIPE, Config
-from seqlab.errors import ConfigError
+from seqlab.errors import ConfigError, TrainingError
 from seqlab.tasks import get_task
+from seqlab.training import checkpoint
+from seqlab.training.checkpoint import write_atomic
+from seqlab.training.records import MetricsLog, TensorBoard, plot_curves, progress_bar
+from seqlab.training.schedule import build_scheduler, check_monitor, improved, monitor_mode, monitor_name
+
+KILL_AFTER_STEP_ENV = "SEQLAB_TEST_KILL_AFTER_STEP"  # tests only: SIGKILL the run right after this step
 
 
-def train(recipe: str | Path = DEFAULT_RECIPE, overrides: Mapping[str, Any] | Iterable[str] = (),
-          out: str | Path | None = None) -> Path:
-    """Train a recipe (embedded name or YAML path) and return its run dir.
+def train(recipe: str | Path | None = None, overrides: Mapping[str, Any] | Iterable[str] = (),
+          out: str | Path | None = None, resume: str | Path | None = None) -> Path:
+    """Train a recipe (embedded name or YAML path; None: the default) and return its run dir.
 
     ``overrides``: ``{"train.epochs": 3}`` or ``["train.epochs=3"]``. ``out``: the run dir
     (created; must be empty if it exists); default ``runs/<recipe>-<YYYYmmdd-HHMMSS>/``
-    under the current folder.
+    under the current folder. ``resume``: a run dir to continue from its last checkpoint
+    instead; the recipe then comes from its config.yaml (``recipe``/``overrides`` may only
+    repeat it).
     """
     start = time.perf_counter()
-    cfg = recipes.resolve(recipe, overrides)
+    if resume is not None:
+        run_dir, cfg, state = checkpoint.open_resume(Path(resume), recipe, overrides, out)
+        name = state["recipe"]
+    else:
+        recipe = DEFAULT_RECIPE if recipe is None else recipe
+        cfg, name, state = recipes.resolve(recipe, overrides), recipes.recipe_name(recipe), None
     task = get_task(cfg.task)
     device = resolve_device(cfg.train.device)
-    run_dir = make_run_dir(recipes.recipe_name(recipe), out)
-    _write_atomic(run_dir / "config.yaml", lambda tmp: recipes.save(cfg, tmp))
+    dtype = autocast_dtype(cfg.train.precision, device)
+    if resume is None:
+        run_dir = make_run_dir(name, out)
+        write_atomic(run_dir / "config.yaml", lambda tmp: recipes.save(cfg, tmp))
 
     torch.manual_seed(cfg.seed)
     data = task.load_data(cfg)
     data.save(run_dir)  # vocabularies beside the weights, so the run dir is self-contained
     model = task.build_model(cfg, data).to(device)
     console = Console(stderr=True)
-    history = fit(model, data.train, data.valid, task.collate, cfg, device, run_dir / "metrics.jsonl", console)
+    result = fit(model, data.train, data.valid, task.collate, cfg, device, run_dir, console,
+                 headline=task.headline, recipe=name, resume_state=state, dtype=dtype)
+    best = run_dir / checkpoint.FOLDER / checkpoint.BEST
+    if best.is_file():  # absent only if the monitored metric was NaN every epoch: keep the last weights
+        model.load_state_dict(load_file(best, device=str(device)))
     save_weights(model, run_dir / "model.safetensors")
-    test = evaluate(model, data.test, task.collate, cfg.eval.batch_size, device)
+    test = evaluate(model, data.test, task.collate, cfg.eval.batch_size, device, dtype)
+    if task.report is not None:  # e.g. classify: confusion matrix as text and plots/confusion.png
+        console.print(task.report(model, data, cfg, run_dir, device), markup=False, highlight=False, soft_wrap=True)
+    note = plot_curves(MetricsLog(run_dir / "metrics.jsonl").read(), result.monitor, run_dir / "plots" / "curves.png")
+    if note is not None:
+        console.print(note, markup=False, highlight=False)
+    best_record = result.best_record
     summary = {
-        "recipe": recipes.recipe_name(recipe),
+        "recipe": name,
         "task": cfg.task,
         "headline": {"metric": task.headline, "split": "test", "value": test[task.headline]},
         "test": test,
-        "valid": {key[len("valid_"):]: value for key, value in history[-1].items() if key.startswith("valid_")},
-        "epochs": cfg.train.epochs,
-        "steps": history[-1]["step"],
+        "valid": {key[len("valid_"):]: value for key, value in best_record.items() if key.startswith("valid_")},
+        "best": {"epoch": best_record["epoch"], "metric": result.monitor, "mode": result.mode,
+                 "value": best_record[result.monitor]},
+        "epochs": result.epochs,
+        "stopped_early": result.stopped_early,
+        "steps": result.steps,
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "device": str(device),
-        "wall_time_s": round(time.perf_counter() - start, 3),
+        "precision": "bf16" if dtype is not None else "fp32",
+        "wall_time_s": round(time.perf_counter() - start, 3),  # of this process only, when resumed
         "seqlab_version": seqlab.__version__,
     }
-    _write_atomic(run_dir / "summary.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2) + "\n"))
+    write_atomic(run_dir / "summary.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2) + "\n"))
     return run_dir
 
 
+@dataclass
+class LoopState:
+    """Where the loop is: everything besides tensors that a checkpoint must carry."""
+
+    epoch: int = 1  # the epoch under way (1-based); epochs + 1 once all are done
+    step: int = 0  # updates done in the whole run
+    batch: int = 0  # batches done in the epoch under way
+    loss_sum: float = 0.0  # sum of loss * tokens over the epoch's batches so far
+    tokens: int = 0  # tokens in the epoch's batches so far
+    window_loss_sum: float = 0.0  # likewise since the last step record
+    window_tokens: int = 0
+    best: float | None = None  # best value of the monitor so far
+    best_epoch: int | None = None
+    bad_epochs: int = 0  # epochs since the monitor last improved
+    stopped: bool = False  # early stopping fired
+    history: list[dict[str, Any]] = field(default_factory=list)  # the epoch records
+
+
+@dataclass(frozen=True)
+class FitResult:
+    monitor: str  # the monitored metric's key in the epoch records, e.g. valid_token_accuracy
+    mode: str  # "min" or "max"
+    best_record: dict[str, Any]  # the epoch record of the best epoch (the last one if none was best)
+    epochs: int  # epochs run
+    steps: int
+    stopped_early: bool
+
+
+@dataclass
+class Trainer:
+    """The pieces one update and one checkpoint need, gathered so helpers take one argument."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any  # LambdaLR or ReduceLROnPlateau
+    generator: torch.Generator  # shuffling only; init and dropout use the global seed
+    cfg: Config
+    run_dir: Path
+    recipe: str
+    log: MetricsLog
+    shuffle_state: torch.Tensor = field(default_factory=lambda: torch.empty(0))  # generator state at epoch start
+
+    @property
+    def last(self) -> Path:
+        return self.run_dir / checkpoint.FOLDER / checkpoint.LAST
+
+    def save(self, state: LoopState) -> None:
+        """Write the whole training state to checkpoints/last.safetensors, atomically."""
+        bad = [name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise TrainingError(f"weights became non-finite ({bad[0]}) by epoch {state.epoch}, step {state.step}; "
+                                f"stopped; the last good checkpoint is kept: {self.last}")
+        rng = {"torch": torch.get_rng_state(), "shuffle": self.shuffle_state}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        config_dict = recipes.to_dict(self.cfg)
+        checkpoint.save(self.last, {
+            "recipe": self.recipe, "config": config_dict, "config_sha256": checkpoint.config_hash(config_dict),
+            "metrics_bytes": self.log.size(), "loop": asdict(state), "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "rng": rng})
+
+    def restore(self, saved: Mapping[str, Any]) -> LoopState:
+        """Load a checkpoint's state into the pieces; cut metrics.jsonl back to its length then."""
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["rng"]["torch"])
+        if "cuda" in saved["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
+        self.shuffle_state = saved["rng"]["shuffle"]
+        self.generator.set_state(self.shuffle_state)
+        self.log.truncate(saved["metrics_bytes"])
+        return LoopState(**saved["loop"])
+
+
 def fit(model: nn.Module, train_set: Sequence[Any], valid_set: Sequence[Any], collate: Callable[..., Any],
-        cfg: Config, device: torch.device, metrics_path: Path, console: Console) -> list[dict[str, Any]]:
-    """AdamW over ``cfg.train.epochs`` epochs, scoring ``valid_set`` after each.
-
-    Appends one record per epoch to ``metrics_path`` and returns the records.
+        cfg: Config, device: torch.device, run_dir: Path, console: Console, *, headline: str, recipe: str = "",
+        resume_state: Mapping[str, Any] | None = None, dtype: torch.dtype | None = None) -> FitResult:
+    """AdamW over ``cfg.train.epochs`` epochs (fewer if early stopping fires), scoring
+    ``valid_set`` after each; records go to RUN_DIR/metrics.jsonl, checkpoints to
+    RUN_DIR/checkpoints. ``resume_state``: a loaded checkpoint to continue from.
     """
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    generator = torch.Generator().manual_seed(cfg.seed)  # shuffling only; init and dropout use the global seed
-    per_epoch = math.ceil(len(train_set) / cfg.train.batch_size)
-    history, step = [], 0
-    with _progress_bar(console) as progress:
-        bar = progress.add_task("train", total=cfg.train.epochs * per_epoch, epoch=1, loss=float("nan"), speed=0.0)
-        for epoch in range(1, cfg.train.epochs + 1):
-            model.train()
-            loss_sum, tokens, since = 0.0, 0, time.perf_counter()
-            for batch in batches(train_set, cfg.train.batch_size, collate, generator):
-                batch = batch.to(device)
-                loss_sum += train_step(model, optimizer, batch, cfg.train.clip_norm) * batch.num_tokens
-                tokens += batch.num_tokens
-                step += 1
-                progress.update(bar, advance=1, epoch=epoch, loss=loss_sum / tokens,
-                                speed=tokens / (time.perf_counter() - since))
-            valid = evaluate(model, valid_set, collate, cfg.eval.batch_size, device)
-            record = {"epoch": epoch, "step": step, "train_loss": loss_sum / tokens,
-                      **{f"valid_{name}": value for name, value in valid.items()}}
-            with open(metrics_path, "a", encoding="utf-8") as file:
-                file.write(json.dumps(record) + "\n")
-            history.append(record)
-            progress.console.print(f"epoch {epoch}: " + "  ".join(
-                f"{name} {value:.4f}" for name, value in record.items() if isinstance(value, float)), soft_wrap=True)
-    return history
+    t = cfg.train
+    monitor, explicit = monitor_name(t, headline), t.monitor is not None
+    check_monitor(monitor, [f"valid_{name}" for name in evaluate(
+        model, valid_set[:cfg.eval.batch_size], collate, cfg.eval.batch_size, device, dtype)], explicit)
+    mode = monitor_mode(t, monitor)
+    per_epoch = math.ceil(len(train_set) / t.batch_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    (run_dir / checkpoint.FOLDER).mkdir(exist_ok=True)
+    trainer = Trainer(model, optimizer, build_scheduler(optimizer, t, t.epochs * per_epoch, mode),
+                      torch.Generator().manual_seed(cfg.seed), cfg, run_dir, recipe, MetricsLog(run_dir / "metrics.jsonl"))
+    state = LoopState() if resume_state is None else trainer.restore(resume_state)
+    board = TensorBoard(t.tensorboard, run_dir / "tensorboard")
+    kill_after = int(os.environ[KILL_AFTER_STEP_ENV]) if KILL_AFTER_STEP_ENV in os.environ else None
+    try:
+        with progress_bar(console) as progress:
+            bar = progress.add_task("train", total=t.epochs * per_epoch, completed=state.step, epoch=state.epoch,
+                                    loss=float("nan"), speed=0.0)
+            while state.epoch <= t.epochs and not state.stopped:
+                if state.batch == 0:
+                    trainer.shuffle_state = trainer.generator.get_state()
+                run_epoch(trainer, state, train_set, collate, device, dtype, per_epoch, board, kill_after,
+                          lambda **fields: progress.update(bar, **fields))
+                record = end_epoch(trainer, state, valid_set, collate, device, dtype, monitor, mode, board)
+                progress.console.print(f"epoch {record['epoch']}: " + "  ".join(
+                    f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float)), soft_wrap=True)
+    finally:
+        board.close()
+    best = next((r for r in state.history if r["epoch"] == state.best_epoch), state.history[-1])
+    return FitResult(monitor, mode, best, len(state.history), state.step, state.stopped)
 
 
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Any, clip_norm: float | None) -> float:
-    """One update: loss, backward, clip the global gradient norm, step. Returns the loss."""
+def run_epoch(trainer: Trainer, state: LoopState, train_set: Sequence[Any], collate: Callable[..., Any],
+              device: torch.device, dtype: torch.dtype | None, per_epoch: int, board: TensorBoard,
+              kill_after: int | None, show: Callable[..., None]) -> None:
+    """The rest of the epoch under way, from batch ``state.batch``: updates, step records, checkpoints."""
+    t = trainer.cfg.train
+    trainer.model.train()
+    began = since = time.perf_counter()  # since: the start of the current step record's window
+    seen = 0  # tokens trained on since began, for the progress bar's speed
+    for index, batch in enumerate(batches(train_set, t.batch_size, collate, trainer.generator, start=state.batch),
+                                  start=state.batch):
+        batch = batch.to(device)
+        lr = trainer.optimizer.param_groups[0]["lr"]
+        try:
+            loss = train_step(trainer.model, trainer.optimizer, batch, t.clip_norm, dtype)
+        except FloatingPointError as err:
+            raise TrainingError(f"{err} at epoch {state.epoch}, step {state.step + 1}, batch {index} of the epoch; "
+                                f"stopped before that update; the last good checkpoint is kept: {trainer.last}") from None
+        if t.schedule != "plateau":
+            trainer.scheduler.step()
+        tokens = batch.num_tokens
+        state.step, state.batch = state.step + 1, index + 1
+        state.loss_sum, state.tokens = state.loss_sum + loss * tokens, state.tokens + tokens
+        state.window_loss_sum, state.window_tokens = state.window_loss_sum + loss * tokens, state.window_tokens + tokens
+        if state.step % t.log_every == 0:
+            record = {"kind": "step", "epoch": state.epoch, "step": state.step,
+                      "train_loss": state.window_loss_sum / state.window_tokens, "lr": lr,
+                      "tokens_per_s": round(state.window_tokens / (time.perf_counter() - since), 1)}
+            trainer.log.append(record)
+            board.log(record)
+            state.window_loss_sum, state.window_tokens, since = 0.0, 0, time.perf_counter()
+        seen += tokens
+        show(advance=1, epoch=state.epoch, loss=state.loss_sum / state.tokens,
+             speed=seen / max(1e-9, time.perf_counter() - began))
+        if t.checkpoint_every is not None and state.step % t.checkpoint_every == 0 and state.batch < per_epoch:
+            trainer.save(state)  # mid-epoch; the epoch's end saves after validation
+        if kill_after == state.step:
+            _kill_self()
+
+
+def _kill_self() -> None:
+    """Tests (SEQLAB_TEST_KILL_AFTER_STEP): die at once, as a run killed by the user or the OS does."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def end_epoch(trainer: Trainer, state: LoopState, valid_set: Sequence[Any], collate: Callable[..., Any],
+              device: torch.device, dtype: torch.dtype | None, monitor: str, mode: str,
+              board: TensorBoard) -> dict[str, Any]:
+    """Validate, keep the best weights, step plateau, decide on early stopping, checkpoint."""
+    t = trainer.cfg.train
+    valid = evaluate(trainer.model, valid_set, collate, trainer.cfg.eval.batch_size, device, dtype)
+    record = {"kind": "epoch", "epoch": state.epoch, "step": state.step, "train_loss": state.loss_sum / state.tokens,
+              **{f"valid_{name}": value for name, value in valid.items()}}
+    value = record[monitor]
+    if improved(value, state.best, mode):
+        state.best, state.best_epoch, state.bad_epochs = value, state.epoch, 0
+        save_weights(trainer.model, trainer.run_dir / checkpoint.FOLDER / checkpoint.BEST)
+    else:
+        state.bad_epochs += 1
+    if t.schedule == "plateau":
+        trainer.scheduler.step(value)
+    trainer.log.append(record)
+    board.log(record)
+    state.history.append(record)
+    state.stopped = t.patience is not None and state.bad_epochs >= t.patience
+    state.epoch, state.batch, state.loss_sum, state.tokens = state.epoch + 1, 0, 0.0, 0
+    trainer.shuffle_state = trainer.generator.get_state()  # the next epoch starts from here
+    trainer.save(state)
+    return record
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Any, clip_norm: float | None,
+               dtype: torch.dtype | None = None) -> float:
+    """One update: loss (under bf16 autocast if ``dtype``), backward, clip the global
+    gradient norm, step. Returns the loss; raises FloatingPointError, before the update,
+    if it is NaN or infinite."""
     optimizer.zero_grad(set_to_none=True)
-    loss = model.loss(batch)
+    with _autocast(batch_device(model), dtype):
+        loss = model.loss(batch)
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise FloatingPointError(f"the training loss is {value}")
     loss.backward()
     if clip_norm is not None:
         nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
     optimizer.step()
-    return float(loss.detach())
+    return value
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, examples: Sequence[Any], collate: Callable[..., Any], batch_size: int,
-             device: torch.device) -> dict[str, float]:
+             device: torch.device, dtype: torch.dtype | None = None) -> dict[str, float]:
     """Score ``examples`` in eval mode: each metric's sums over all batches, divided."""
     model.eval()
     totals: dict[str, list[float]] = {}
     for batch in batches(examples, batch_size, collate):
-        for name, (value, count) in model.metrics(batch.to(device)).items():
+        with _autocast(device.type, dtype):
+            metrics = model.metrics(batch.to(device))
+        for name, (value, count) in metrics.items():
             total = totals.setdefault(name, [0.0, 0])
             total[0] += value
             total[1] += count
+    finalize = getattr(model, "finalize_metrics", None)  # optional: metrics that are not means (macro-F1)
+    if finalize is not None:
+        return finalize({name: (value, count) for name, (value, count) in totals.items()})
     return {name: value / count if count else float("nan") for name, (value, count) in totals.items()}
 
 
 def batches(examples: Sequence[Any], batch_size: int, collate: Callable[..., Any],
-            generator: torch.Generator | None = None) -> Iterator[Any]:
+            generator: torch.Generator | None = None, start: int = 0) -> Iterator[Any]:
     """Collated batches of ``batch_size`` examples (the last may be smaller); shuffled
-    with ``generator`` if one is given, else in order."""
+    with ``generator`` if one is given, else in order. ``start``: skip that many batches
+    (the order is drawn all the same, so the generator ends where it would)."""
     if generator is None:
         order = list(range(len(examples)))
     else:
         order = torch.randperm(len(examples), generator=generator).tolist()
-    for start in range(0, len(order), batch_size):
-        yield collate([examples[i] for i in order[start:start + batch_size]])
+    for first in range(start * batch_size, len(order), batch_size):
+        yield collate([examples[i] for i in order[first:first + batch_size]])
 
 
 def resolve_device(name: str) -> torch.device:
@@ -156,6 +354,27 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("train.device: 'cuda' was asked for, but torch sees no CUDA device; use auto or cpu")
     return torch.device(name)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """``train.precision`` on ``device``: torch.bfloat16 to autocast to, or None for fp32."""
+    if device.type != "cuda":
+        if precision == "bf16":
+            raise ConfigError(f"train.precision: bf16 autocast needs a cuda device, and this run is on {device}; "
+                              "use auto or fp32")
+        return None
+    if precision == "fp32" or (precision == "auto" and not torch.cuda.is_bf16_supported()):
+        return None
+    return torch.bfloat16
+
+
+def batch_device(model: nn.Module) -> str:
+    """The device type ("cpu", "cuda") the model's parameters live on."""
+    return next(model.parameters()).device.type
+
+
+def _autocast(device_type: str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device_type, dtype=dtype)
 
 
 def make_run_dir(name: str, out: str | Path | None) -> Path:
@@ -179,25 +398,4 @@ def make_run_dir(name: str, out: str | Path | None) -> Path:
 
 def save_weights(model: nn.Module, path: Path) -> None:
     """The model's state dict as safetensors, written atomically (temp file + os.replace)."""
-    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
-    _write_atomic(path, lambda tmp: save_file(tensors, tmp))
-
-
-def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp)`` on a temp file beside ``path``, then move it into place, so a
-    reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _progress_bar(console: Console) -> Progress:
-    return Progress(
-        TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[speed]:,.0f} tok/s"),
-        TimeElapsedColumn(), console=console)
+    checkpoint.save_tensors(model.state_dict(), path)

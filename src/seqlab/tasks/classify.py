@@ -1,0 +1,385 @@
+"""Many-to-one classification: one label per text (review -> sentiment, surname -> language).
+
+The model is embedding -> recurrent encoder (seqlab.nn; stacked, bidirectional,
+recurrent dropout) -> pooling over time -> dropout -> linear. Pooling looks only at
+each sequence's real positions, so padding never changes a prediction:
+
+| pooling     | the sequence vector                                                    |
+| ----------- | ---------------------------------------------------------------------- |
+| `last`      | the final states: forward at the last real step, backward at the first |
+| `mean`      | the mean of the outputs over real positions                            |
+| `max`       | the element-wise max of the outputs over real positions                |
+| `attention` | ``sum_t alphas_t h_t``, alphas = masked softmax of ``u_w . tanh(W h_t + b)`` (Yang et al. 2016) |
+
+Data: a registry dataset (``data.name``: imdb, sst2, names) or the user's files
+(``data.train``/``valid``/``test`` with ``data.format`` and the column names). A split
+the source lacks is carved from train with the recipe seed (``split.json`` in the run
+dir records every split's rows), never chosen on test. Tokenizer, vocabulary and label
+list are built from the training split only.
+
+Metrics are exact over a whole split: every batch returns ``(sum, count)`` pairs,
+per-class true/false positive and false negative counts among them, and
+``finalize_metrics`` turns the totals into accuracy and macro-F1.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seqlab.config import Config, did_you_mean
+from seqlab.data import registry, sources
+from seqlab.data.batching import pad
+from seqlab.data.tokenize import Tokenizer, build_tokenizer
+from seqlab.data.vocab import PAD_ID, UNK_ID, Vocab
+from seqlab.errors import ConfigError, DataError
+from seqlab.nn import GRU, LSTM, RNN, masked_softmax
+
+ENCODERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+POOLINGS = ("last", "mean", "max", "attention")
+# Registry datasets this task reads: (train split, test split or None to carve one from train).
+# A valid split is always carved from train, so model choices never look at the test set.
+DATASETS = {
+    "imdb": ("train", "test"),  # official 25k/25k
+    "sst2": ("train", "dev"),  # GLUE's test split is unlabeled: its dev set is our test set
+    "names": ("all", None),  # one pool of surnames: seeded 80/10/10 with the default fractions
+}
+_COUNTS = ("tp_", "fp_", "fn_")  # per-class metric keys that finalize_metrics folds into macro_f1
+
+
+@dataclass(frozen=True)
+class ClassifyExample:
+    """One text: its token ids (at least one) and its label id."""
+
+    tokens: list[int]
+    label: int
+
+
+@dataclass(frozen=True)
+class ClassifyData:
+    """The three splits, encoded, and what they were encoded with."""
+
+    train: list[ClassifyExample]
+    valid: list[ClassifyExample]
+    test: list[ClassifyExample]
+    tokenizer: Tokenizer  # text -> tokens, built from the training split
+    vocab: Vocab  # tokens -> ids, from the training split; PAD_ID is padding
+    labels: list[str]  # label id -> label, sorted, from the training split
+    split: dict[str, list[int]]  # split -> row numbers in its source (after carving and limits)
+    about: dict[str, object]  # where the rows come from and how they were drawn (saved with the split)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    def save(self, run_dir: Path) -> None:
+        """Write tokenizer.json, vocab.json, labels.json and split.json into the run dir."""
+        self.tokenizer.save(run_dir / "tokenizer.json")
+        self.vocab.save(run_dir / "vocab.json")
+        (run_dir / "labels.json").write_text(json.dumps(self.labels, ensure_ascii=False) + "\n", encoding="utf-8")
+        sources.save_split(self.split, run_dir / "split.json", **self.about)
+
+
+@dataclass(frozen=True)
+class ClassifyBatch:
+    """A padded batch. tokens: (B, T) int64, PAD_ID past each length; labels: (B,) int64;
+    lengths: (B,) int64, kept on the CPU (where the recurrent layers want them)."""
+
+    tokens: Tensor
+    labels: Tensor
+    lengths: Tensor
+
+    @property
+    def num_tokens(self) -> int:
+        """Real (unpadded) tokens in the batch."""
+        return int(self.lengths.sum())
+
+    def mask(self) -> Tensor:
+        """(B, T) bool, True at real positions; on the tokens' device."""
+        steps = torch.arange(self.tokens.shape[1], device=self.tokens.device)
+        return steps.unsqueeze(0) < self.lengths.to(self.tokens.device).unsqueeze(1)
+
+    def to(self, device: torch.device | str) -> ClassifyBatch:
+        return ClassifyBatch(self.tokens.to(device), self.labels.to(device), self.lengths)
+
+
+def collate(examples: Sequence[ClassifyExample], pad_to: int | None = None) -> ClassifyBatch:
+    """Pad examples into one batch as wide as its longest text (or ``pad_to``, if wider)."""
+    tokens, lengths, _ = pad([example.tokens for example in examples], PAD_ID)
+    extra = max(0, (pad_to or 0) - tokens.shape[1])  # more padding: for invariance tests
+    labels = torch.tensor([example.label for example in examples], dtype=torch.long)
+    return ClassifyBatch(F.pad(tokens, (0, extra), value=PAD_ID), labels, lengths)
+
+
+def macro_f1(tp: Sequence[float], fp: Sequence[float], fn: Sequence[float]) -> float:
+    """Mean over classes of F1_c = 2 tp_c / (2 tp_c + fp_c + fn_c).
+
+    Classes that are neither true nor predicted anywhere (2tp + fp + fn = 0) are left
+    out of the mean, as scikit-learn's ``f1_score(average="macro")`` does.
+    """
+    scores = [2 * t / (2 * t + p + n) for t, p, n in zip(tp, fp, fn) if 2 * t + p + n > 0]
+    return sum(scores) / len(scores) if scores else float("nan")
+
+
+class Classifier(nn.Module):
+    """Embedding -> recurrent encoder -> pooling over real positions -> dropout -> linear.
+
+    Args:
+        vocab_size: number of token ids, padding (id 0) included.
+        num_classes: number of label ids.
+        encoder: "lstm", "gru" or "rnn" (the seqlab.nn layers).
+        embedding_dim, hidden_size, num_layers, bidirectional, recurrent_dropout: as for
+            the seqlab.nn layers.
+        dropout: between stacked layers and on the pooled vector before the linear layer.
+        embedding_dropout: on the token embeddings.
+        pooling: "last", "mean", "max" or "attention" (see the module docstring).
+    """
+
+    def __init__(self, vocab_size: int, num_classes: int, *, encoder: str = "lstm", embedding_dim: int = 16,
+                 hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0, embedding_dropout: float = 0.0, pooling: str = "last") -> None:
+        super().__init__()
+        if encoder not in ENCODERS:
+            raise ValueError(f"Classifier: encoder must be one of {', '.join(ENCODERS)}; got {encoder!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"Classifier: pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}")
+        self.pooling = pooling
+        self.num_directions = 2 if bidirectional else 1
+        width = hidden_size * self.num_directions  # D * H
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
+        self.encoder = ENCODERS[encoder](
+            embedding_dim, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,  # torch's dropout acts between layers only
+            recurrent_dropout=recurrent_dropout)
+        if pooling == "attention":
+            self.attention = nn.Linear(width, width)  # u_t = tanh(W h_t + b)
+            self.query = nn.Parameter(torch.randn(width) / width**0.5)  # u_w, the learned query
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(width, num_classes)
+
+    def extra_repr(self) -> str:
+        return f"pooling={self.pooling!r}"
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        """tokens: (B, T) int64; lengths: (B,) int64 on the CPU, each >= 1. Returns logits (B, C)."""
+        x = self.embedding_dropout(self.embedding(tokens))  # (B, T, E)
+        h, state = self.encoder(x, lengths=lengths)  # (B, T, D * H), zero at padding
+        mask = torch.arange(tokens.shape[1], device=tokens.device) < lengths.to(tokens.device).unsqueeze(1)  # (B, T)
+        return self.head(self.dropout(self.pool(h, state, mask)))
+
+    def pool(self, h: Tensor, state: Tensor | tuple[Tensor, Tensor], mask: Tensor) -> Tensor:
+        """h: (B, T, D * H) outputs; state: h_n (L * D, B, H) or (h_n, c_n); mask: (B, T) bool.
+        Returns (B, D * H), computed from real positions only."""
+        if self.pooling == "last":
+            h_n = state[0] if isinstance(state, tuple) else state  # (L * D, B, H)
+            top = h_n[-self.num_directions:]  # (D, B, H): the last layer, forward then backward
+            return top.transpose(0, 1).reshape(h.shape[0], -1)  # (B, D * H)
+        if self.pooling == "mean":
+            real = mask.unsqueeze(-1).to(h.dtype)  # (B, T, 1)
+            return (h * real).sum(dim=1) / real.sum(dim=1)
+        if self.pooling == "max":
+            return h.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
+        u = torch.tanh(self.attention(h))  # (B, T, D * H)
+        scores = u @ self.query  # (B, T)
+        alphas = masked_softmax(scores, mask)  # (B, T), 0 at padding
+        return (alphas.unsqueeze(-1) * h).sum(dim=1)  # context (B, D * H)
+
+    def loss(self, batch: ClassifyBatch) -> Tensor:
+        """Mean cross-entropy over the batch's examples (a scalar)."""
+        return F.cross_entropy(self(batch.tokens, batch.lengths), batch.labels)
+
+    @torch.no_grad()
+    def metrics(self, batch: ClassifyBatch) -> dict[str, tuple[float, int]]:
+        """Each metric as (sum, count) over the batch's examples, so batches add up exactly:
+        loss, accuracy, and per class c the counts tp_c, fp_c, fn_c (for macro-F1)."""
+        logits = self(batch.tokens, batch.lengths)  # (B, C)
+        labels, count, classes = batch.labels, len(batch.labels), logits.shape[-1]
+        predicted = logits.argmax(dim=-1)  # (B,)
+        right = predicted == labels
+        tp = torch.bincount(labels[right], minlength=classes)  # (C,)
+        fp = torch.bincount(predicted, minlength=classes) - tp
+        fn = torch.bincount(labels, minlength=classes) - tp
+        out = {"loss": (float(F.cross_entropy(logits, labels, reduction="sum")), count),
+               "accuracy": (float(right.sum()), count)}
+        for prefix, counts in zip(_COUNTS, (tp, fp, fn)):
+            out.update({f"{prefix}{c}": (float(n), count) for c, n in enumerate(counts.tolist())})
+        return out
+
+    def finalize_metrics(self, totals: Mapping[str, tuple[float, int]]) -> dict[str, float]:
+        """Whole-split totals of ``metrics`` -> loss, accuracy (means) and macro_f1."""
+        out = {name: value / count if count else float("nan")
+               for name, (value, count) in totals.items() if not name.startswith(_COUNTS)}
+        tp, fp, fn = ([totals[f"{prefix}{c}"][0] for c in range(self.head.out_features)] for prefix in _COUNTS)
+        out["macro_f1"] = macro_f1(tp, fp, fn)
+        return out
+
+    @torch.no_grad()
+    def predict(self, batch: ClassifyBatch) -> tuple[list[int], Tensor]:
+        """The most likely label id of each text, and the probabilities (B, C) on the CPU."""
+        probabilities = torch.softmax(self(batch.tokens, batch.lengths), dim=-1).cpu()  # (B, C)
+        return probabilities.argmax(dim=-1).tolist(), probabilities
+
+
+# -- builders: the only place config becomes constructor calls -------------------------
+
+Rows = list[tuple[str, str]]  # (text, label) records as the readers give them
+
+
+def load_data(cfg: Config) -> ClassifyData:
+    """Read the splits named by ``cfg.data``, carve and limit them (seeded), build the
+    tokenizer, vocabulary and labels from train, and encode all three."""
+    d = cfg.data
+    settings = _tokenizer_settings(cfg)  # checked before any file is read
+    rows, names, split, about = _read_splits(cfg)
+    for i, name in enumerate(("train", "valid", "test")):
+        limit = d.limit_train if name == "train" else d.limit_eval
+        if limit is not None and limit < len(split[name]):  # the first N of a seeded shuffle, kept in file order
+            order = np.random.default_rng([cfg.seed, i]).permutation(len(split[name]))[:limit]
+            split[name] = [split[name][j] for j in sorted(order.tolist())]
+    examples = {name: [rows[names[name]][j] for j in split[name]] for name in split}
+    texts = [text for text, _ in examples["train"]]
+    if not texts:
+        raise DataError(f"{about['sources']['train']}: the training split is empty; expected labeled examples")
+    tokenizer = build_tokenizer(d.tokenizer, texts, **settings)
+    token_lists = {name: [tokenizer.tokenize(text)[:d.max_tokens_per_example] for text, _ in examples[name]]
+                   for name in examples}
+    vocab = Vocab.build(token_lists["train"], min_freq=d.min_freq, max_size=d.max_vocab)
+    labels = sorted({label for _, label in examples["train"]})
+    label_ids = {label: i for i, label in enumerate(labels)}
+
+    def encode(name: str) -> list[ClassifyExample]:
+        sources.check_split_labels(labels, (label for _, label in examples[name]), name)
+        # An empty text still gets one token (<unk>), so that every pooling has a real position.
+        return [ClassifyExample(vocab.encode(tokens) or [UNK_ID], label_ids[label])
+                for tokens, (_, label) in zip(token_lists[name], examples[name])]
+
+    about.update(seed=cfg.seed, limit_train=d.limit_train, limit_eval=d.limit_eval)
+    return ClassifyData(encode("train"), encode("valid"), encode("test"), tokenizer, vocab, labels, split, about)
+
+
+def _read_splits(cfg: Config) -> tuple[dict[str, Rows], dict[str, str], dict[str, list[int]], dict[str, object]]:
+    """The source rows, which source each split draws from, each split's row numbers and
+    a description for split.json. Missing valid/test splits are carved from train."""
+    d = cfg.data
+    if d.name is not None and d.train is not None:
+        raise ConfigError(f"data.train: set to {d.train!r} while data.name is {d.name!r}; "
+                          "set data.name=null to train on your own files, or drop data.train")
+    if d.name is None:
+        if d.train is None:
+            raise ConfigError("data.train: expected a path to your training file (data.name is null), got null")
+        paths = {"train": d.train, "valid": d.valid, "test": d.test}
+        rows = {name: list(sources.read_source(path, d.format, text_column=d.text_column,
+                                               label_column=d.label_column))
+                for name, path in paths.items() if path is not None}
+        described = {name: str(path) for name, path in paths.items() if path is not None}
+    else:
+        if d.name not in DATASETS:
+            raise ConfigError(f"data.name: unknown dataset {d.name!r} for task 'classify'"
+                              f"{did_you_mean(d.name, DATASETS)}; known: {', '.join(DATASETS)} "
+                              "(or data.name=null with data.train=your file)")
+        train_split, test_split = DATASETS[d.name]
+        rows = {"train": registry.load(d.name, train_split)}
+        described = {"train": f"{d.name}/{train_split}"}
+        if test_split is not None:
+            rows["test"], described["test"] = registry.load(d.name, test_split), f"{d.name}/{test_split}"
+    carved = [name for name in ("valid", "test") if name not in rows]
+    fractions = {"valid": d.valid_fraction, "test": d.test_fraction}
+    split = sources.seeded_split(len(rows["train"]), [1.0 - sum(fractions[n] for n in carved)]
+                                 + [fractions[n] for n in carved], seed=cfg.seed, names=["train", *carved])
+    for name in ("valid", "test"):
+        if name not in carved:
+            split[name] = list(range(len(rows[name])))
+    names = {name: "train" if name in carved else name for name in ("train", "valid", "test")}
+    about = {"sources": {name: described[names[name]] for name in names},
+             "carved_from_train": {name: fractions[name] for name in carved}}
+    return rows, names, split, about
+
+
+def _tokenizer_settings(cfg: Config) -> dict[str, object]:
+    d = cfg.data
+    if d.lowercase and d.tokenizer != "word":
+        raise ConfigError(f"data.lowercase: only the word tokenizer lower-cases; data.tokenizer is {d.tokenizer!r}")
+    if d.tokenizer == "word":
+        return {"lowercase": d.lowercase}
+    if d.tokenizer == "bpe":
+        return {"vocab_size": d.bpe_vocab_size}
+    return {}
+
+
+def build_model(cfg: Config, data: ClassifyData) -> Classifier:
+    m = cfg.model
+    return Classifier(data.vocab_size, data.num_classes, encoder=m.encoder, embedding_dim=m.embedding_dim,
+                      hidden_size=m.hidden_size, num_layers=m.num_layers, bidirectional=m.bidirectional,
+                      dropout=m.dropout, recurrent_dropout=m.recurrent_dropout,
+                      embedding_dropout=m.embedding_dropout, pooling=m.pooling)
+
+
+# -- the test report: confusion matrix as text and plots/confusion.png ------------------
+
+
+@torch.no_grad()
+def confusion_matrix(model: Classifier, examples: Sequence[ClassifyExample], num_classes: int, batch_size: int,
+                     device: torch.device) -> Tensor:
+    """(C, C) int64 counts: row = true label, column = predicted label."""
+    model.eval()
+    counts = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    for start in range(0, len(examples), batch_size):
+        batch = collate(examples[start:start + batch_size])
+        predicted, _ = model.predict(batch.to(device))
+        counts.index_put_((batch.labels, torch.tensor(predicted)), torch.ones(len(predicted), dtype=torch.long),
+                          accumulate=True)
+    return counts
+
+
+def format_confusion(counts: Tensor, labels: Sequence[str]) -> str:
+    """The matrix as a text table: one row per true label, columns numbered like the rows."""
+    width = max(len(str(int(counts.max()))), len(str(len(labels))), 3)
+    name_width = max(len(label) for label in labels) + len(str(len(labels))) + 1
+    lines = ["confusion matrix (test; rows: true label, columns: predicted label)",
+             " " * name_width + " " + " ".join(f"{j:>{width}}" for j in range(len(labels)))]
+    for i, (label, row) in enumerate(zip(labels, counts.tolist())):
+        lines.append(f"{f'{i} {label}':<{name_width}} " + " ".join(f"{n:>{width}}" for n in row))
+    return "\n".join(lines)
+
+
+def plot_confusion(counts: Tensor, labels: Sequence[str], path: Path) -> None:
+    """Write the matrix, each row normalized to 1, as a heat map with the counts written in."""
+    from matplotlib.figure import Figure  # the object API: no pyplot, no global backend state
+
+    rates = counts.double() / counts.sum(dim=1, keepdim=True).clamp(min=1)  # (C, C) recall per row
+    size = 2.5 + 0.45 * len(labels)
+    figure = Figure(figsize=(size, size))
+    axes = figure.add_subplot()
+    axes.imshow(rates.numpy(), cmap="Blues", vmin=0.0, vmax=1.0)
+    axes.set_xticks(range(len(labels)), labels, rotation=90)
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    if len(labels) <= 20:
+        for (i, j), n in np.ndenumerate(counts.numpy()):
+            axes.text(j, i, str(n), ha="center", va="center", fontsize=7,
+                      color="white" if rates[i, j] > 0.5 else "black")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+
+
+def report(model: Classifier, data: ClassifyData, cfg: Config, run_dir: Path, device: torch.device) -> str:
+    """After the test evaluation: write plots/confusion.png and confusion.txt; return the text table."""
+    counts = confusion_matrix(model, data.test, data.num_classes, cfg.eval.batch_size, device)
+    text = format_confusion(counts, data.labels)
+    (run_dir / "confusion.txt").write_text(text + "\n", encoding="utf-8")
+    plot_confusion(counts, data.labels, run_dir / "plots" / "confusion.png")
+    return text
