@@ -211,3 +211,18 @@ def test_make_loader_bad_arguments():
         make_loader([[1], [2], [3]], batch_size=2, lengths=[1, 1])
     with pytest.raises(ValueError, match="num_workers must be an integer ≥ 0, got -1"):
         make_loader([[1]], batch_size=2, num_workers=-1)
+
+
+def test_token_batch_mixin_counts_and_masks_real_positions():
+    from dataclasses import dataclass
+
+    from seqlab.data.batching import TokenBatch
+
+    @dataclass(frozen=True)
+    class Batch(TokenBatch):
+        tokens: torch.Tensor
+        lengths: torch.Tensor
+
+    batch = Batch(torch.tensor([[5, 6, 0], [7, 0, 0]]), torch.tensor([2, 1]))
+    assert batch.num_tokens == 3
+    assert batch.mask().tolist() == [[True, True, False], [True, False, False]]

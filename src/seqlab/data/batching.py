@@ -34,6 +34,27 @@ class Padded(NamedTuple):
     mask: Tensor
 
 
+class TokenBatch:
+    """What every padded batch of token sequences offers; mixed into a task's batch dataclass.
+
+    The dataclass has ``tokens`` (B, T) int64, PAD_ID past each length, and ``lengths``
+    (B,) int64 kept on the CPU (where the recurrent layers want them).
+    """
+
+    tokens: Tensor
+    lengths: Tensor
+
+    @property
+    def num_tokens(self) -> int:
+        """Real (unpadded) tokens in the batch."""
+        return int(self.lengths.sum())
+
+    def mask(self) -> Tensor:
+        """(B, T) bool, True at real positions; on the tokens' device."""
+        steps = torch.arange(self.tokens.shape[1], device=self.tokens.device)
+        return steps.unsqueeze(0) < self.lengths.to(self.tokens.device).unsqueeze(1)
+
+
 def pad(sequences: Sequence[Sequence[int]] | Sequence[Tensor], pad_id: int = PAD_ID) -> Padded:
     """Right-pad B id sequences to the longest one, T = max length (0 if all are empty).
 

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from seqlab.config import Config, did_you_mean
 from seqlab.data import registry, sources
-from seqlab.data.batching import pad
+from seqlab.data.batching import TokenBatch, pad
 from seqlab.data.tokenize import Tokenizer, build_tokenizer
 from seqlab.data.vocab import PAD_ID, UNK_ID, Vocab
 from seqlab.errors import ConfigError, DataError
@@ -92,23 +92,13 @@ class ClassifyData:
 
 
 @dataclass(frozen=True)
-class ClassifyBatch:
+class ClassifyBatch(TokenBatch):
     """A padded batch. tokens: (B, T) int64, PAD_ID past each length; labels: (B,) int64;
     lengths: (B,) int64, kept on the CPU (where the recurrent layers want them)."""
 
     tokens: Tensor
     labels: Tensor
     lengths: Tensor
-
-    @property
-    def num_tokens(self) -> int:
-        """Real (unpadded) tokens in the batch."""
-        return int(self.lengths.sum())
-
-    def mask(self) -> Tensor:
-        """(B, T) bool, True at real positions; on the tokens' device."""
-        steps = torch.arange(self.tokens.shape[1], device=self.tokens.device)
-        return steps.unsqueeze(0) < self.lengths.to(self.tokens.device).unsqueeze(1)
 
     def to(self, device: torch.device | str) -> ClassifyBatch:
         return ClassifyBatch(self.tokens.to(device), self.labels.to(device), self.lengths)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab.config import Config, did_you_mean
-from seqlab.data.batching import pad
+from seqlab.data.batching import TokenBatch, pad
 from seqlab.data.generate import GENERATORS, generate
 from seqlab.data.vocab import PAD_ID, Vocab
 from seqlab.errors import ConfigError, DataError
@@ -65,23 +65,13 @@ class TagData:
 
 
 @dataclass(frozen=True)
-class TagBatch:
+class TagBatch(TokenBatch):
     """A padded batch. tokens, tags: (B, T) int64, PAD_ID past each length;
     lengths: (B,) int64, kept on the CPU (where the recurrent layers want them)."""
 
     tokens: Tensor
     tags: Tensor
     lengths: Tensor
-
-    @property
-    def num_tokens(self) -> int:
-        """Real (unpadded) positions in the batch."""
-        return int(self.lengths.sum())
-
-    def mask(self) -> Tensor:
-        """(B, T) bool, True at real positions; on the tokens' device."""
-        steps = torch.arange(self.tokens.shape[1], device=self.tokens.device)
-        return steps.unsqueeze(0) < self.lengths.to(self.tokens.device).unsqueeze(1)
 
     def to(self, device: torch.device | str) -> TagBatch:
         return TagBatch(self.tokens.to(device), self.tags.to(device), self.lengths)
