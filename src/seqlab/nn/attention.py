@@ -38,6 +38,7 @@ gets all-zero ``alphas`` and a zero ``context`` (not NaN, unlike a plain softmax
 
 from __future__ import annotations
 
+import abc
 import difflib
 import math
 
@@ -124,11 +125,12 @@ def _full_mask(
     return full
 
 
-class _SeqAttention(nn.Module):
+class _SeqAttention(nn.Module, abc.ABC):
     """The common call; subclasses define ``score(query (B, Tq, Dq), keys (B, Ts, Dk)) -> (B, Tq, Ts)``."""
 
+    @abc.abstractmethod
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        raise NotImplementedError
+        """scores (B, Tq, Ts): how well each query matches each key."""
 
     def forward(
         self, query: Tensor, keys: Tensor, values: Tensor | None = None, mask: Tensor | None = None
