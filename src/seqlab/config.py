@@ -90,6 +90,9 @@ class ModelConfig:
     recurrent_dropout: float = 0.0  # variational dropout on the recurrent state (Gal & Ghahramani 2016)
     embedding_dropout: float = 0.0  # dropout on the token embeddings (classify)
     pooling: Literal["last", "mean", "max", "attention"] = "last"  # sequence -> one vector (classify)
+    attention: Literal["dot", "general", "additive"] = "dot"  # seq2seq: how the decoder scores encoder states
+    input_feeding: bool = False  # seq2seq: feed the last attentional state to the decoder (Luong et al. 2015; slower)
+    tie_embeddings: bool = False  # seq2seq: the output layer shares the target embedding matrix
 
     def __post_init__(self) -> None:
         for key in ("embedding_dim", "hidden_size", "num_layers"):

@@ -26,7 +26,7 @@ from typing import Any
 
 from seqlab.config import did_you_mean
 from seqlab.errors import ConfigError
-from seqlab.tasks import classify, tag
+from seqlab.tasks import classify, seq2seq, tag
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ TASKS = {
                 collate=tag.collate),
     "classify": Task(headline="accuracy", load_data=classify.load_data, build_model=classify.build_model,
                      collate=classify.collate, report=classify.report),
+    "seq2seq": Task(headline="exact_match", load_data=seq2seq.load_data, build_model=seq2seq.build_model,
+                    collate=seq2seq.collate),
 }
 
 

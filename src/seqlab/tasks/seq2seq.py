@@ -17,19 +17,32 @@ input feeding it steps. Either way :meth:`Seq2Seq.step` is the one-step function
 :mod:`seqlab.decode` (greedy, beam search, sampling) drives, and the tests hold the
 teacher-forced forward equal to stepping.
 
-So far this module holds the model; the task's data, loss, metrics (BLEU, exact match)
-and its entry in the task table come with the seq2seq issue.
+Data: a generated dataset of (source, target) string pairs (``seqlab.data.generate``;
+``dates``: "Monday, November 23rd 2026" -> "2026-11-23"), one tokenizer (char or word) for
+both sides and a source and a target vocabulary, built from the training split only.
+Metrics: teacher-forced loss and token accuracy over real target positions (``y <eos>``),
+and exact match of the greedy decoding (up to ``<eos>``) with the reference.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqlab.data.vocab import PAD_ID
+from seqlab import decode
+from seqlab.config import Config, did_you_mean
+from seqlab.data.batching import pad
+from seqlab.data.generate import GENERATORS, generate
+from seqlab.data.tokenize import Tokenizer, build_tokenizer
+from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID, Vocab
+from seqlab.errors import ConfigError
 from seqlab.nn import GRU, LSTM, AttentionalState, build_attention
 
 CELLS = {"lstm": LSTM, "gru": GRU}
@@ -209,3 +222,175 @@ class Seq2Seq(nn.Module):
         out, _ = self._run_decoder(y, state)  # the whole target in one call
         attentional, alphas = self._attend(out, state.memory, state.mask)
         return self.out(self.dropout(attentional)), alphas
+
+    # -- what the training loop calls ----------------------------------------------------
+
+    def loss(self, batch: Seq2SeqBatch) -> Tensor:
+        """Mean cross-entropy over the real target positions (``y <eos>``; PAD ignored)."""
+        logits, _ = self(batch.src, batch.src_lengths, batch.tgt_in)  # (B, T, V)
+        return F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD_ID)
+
+    def greedy(self, batch: Seq2SeqBatch) -> decode.Decoded:
+        """Greedy decoding of the batch's sources, at most 2 S_b + 10 tokens for a source of
+        S_b tokens (room for targets longer than their source). tokens (B, T) PAD after eos."""
+        state = self.initial_state(self.encode(batch.src, batch.src_lengths))
+        max_len = 2 * batch.src_lengths + 10  # (B,)
+        return decode.greedy(self.step, state, batch.src.shape[0], SOS_ID, EOS_ID, max_len, pad_id=PAD_ID)
+
+    @torch.no_grad()
+    def metrics(self, batch: Seq2SeqBatch) -> dict[str, tuple[float, int]]:
+        """Each metric as (sum, count) over the batch, so batches add up exactly.
+
+        loss and token_accuracy: teacher forced, over real target positions (eos included);
+        exact_match: whole sequences whose greedy decoding, up to and including eos, is
+        the reference (a decoding that never ends is wrong).
+        """
+        mask = batch.tgt_out != PAD_ID  # (B, T)
+        logits, _ = self(batch.src, batch.src_lengths, batch.tgt_in)  # (B, T, V)
+        loss_sum = F.cross_entropy(logits[mask], batch.tgt_out[mask], reduction="sum")
+        right = (logits.argmax(dim=-1) == batch.tgt_out) & mask
+        tokens = int(mask.sum())
+        exact = exact_matches(self.greedy(batch).tokens, batch.tgt_out)
+        return {
+            "loss": (float(loss_sum), tokens),
+            "token_accuracy": (float(right.sum()), tokens),
+            "exact_match": (float(exact.sum()), len(exact)),
+        }
+
+    @torch.no_grad()
+    def predict(self, batch: Seq2SeqBatch) -> list[list[int]]:
+        """The greedy decoding of each source: target ids, without eos."""
+        decoded = self.greedy(batch)
+        return [
+            row[: length - int(row[length - 1] == EOS_ID)].tolist()
+            for row, length in zip(decoded.tokens.cpu(), decoded.lengths.tolist())
+        ]
+
+
+def exact_matches(decoded: Tensor, reference: Tensor) -> Tensor:
+    """decoded (B, T1), reference (B, T2): ids ending in eos (if any), PAD after. Returns
+    (B,) bool, True where the two agree up to eos; a decoding without eos never does."""
+    width = max(decoded.shape[1], reference.shape[1])
+    decoded = F.pad(decoded, (0, width - decoded.shape[1]), value=PAD_ID)  # (B, W)
+    reference = F.pad(reference, (0, width - reference.shape[1]), value=PAD_ID)  # (B, W)
+    return (decoded == reference).all(dim=1)
+
+
+# -- data ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seq2SeqExample:
+    """One pair: source token ids and target token ids (no sos/eos; collate adds them)."""
+
+    src: list[int]
+    tgt: list[int]
+
+
+@dataclass(frozen=True)
+class Seq2SeqData:
+    """The three splits, encoded, and what they were encoded with."""
+
+    train: list[Seq2SeqExample]
+    valid: list[Seq2SeqExample]
+    test: list[Seq2SeqExample]
+    tokenizer: Tokenizer  # text -> tokens, the same for source and target
+    src_vocab: Vocab  # source tokens -> ids, from the training split
+    tgt_vocab: Vocab  # target tokens -> ids, from the training split
+
+    def save(self, run_dir: Path) -> None:
+        """Write tokenizer.json, src_vocab.json and tgt_vocab.json into the run dir."""
+        self.tokenizer.save(run_dir / "tokenizer.json")
+        self.src_vocab.save(run_dir / "src_vocab.json")
+        self.tgt_vocab.save(run_dir / "tgt_vocab.json")
+
+
+@dataclass(frozen=True)
+class Seq2SeqBatch:
+    """A padded batch. src (B, S), PAD past each length; src_lengths (B,) on the CPU;
+    tgt_in (B, T) = <sos> y and tgt_out (B, T) = y <eos>, both PAD past each target."""
+
+    src: Tensor
+    src_lengths: Tensor
+    tgt_in: Tensor
+    tgt_out: Tensor
+
+    @property
+    def num_tokens(self) -> int:
+        """Real target positions (eos included): what the loss is averaged over."""
+        return int((self.tgt_out != PAD_ID).sum())
+
+    def to(self, device: torch.device | str) -> Seq2SeqBatch:
+        return Seq2SeqBatch(self.src.to(device), self.src_lengths, self.tgt_in.to(device), self.tgt_out.to(device))
+
+
+def collate(examples: Sequence[Seq2SeqExample]) -> Seq2SeqBatch:
+    """Pad sources and shifted targets into one batch as wide as its longest of each."""
+    src, src_lengths, _ = pad([example.src for example in examples], PAD_ID)
+    tgt_in, _, _ = pad([[SOS_ID, *example.tgt] for example in examples], PAD_ID)
+    tgt_out, _, _ = pad([[*example.tgt, EOS_ID] for example in examples], PAD_ID)
+    return Seq2SeqBatch(src, src_lengths, tgt_in, tgt_out)
+
+
+# -- builders: the only place config becomes constructor calls -------------------------
+
+TOKENIZERS = ("char", "word")  # bpe would need one model for both sides: not yet
+
+
+def load_data(cfg: Config) -> Seq2SeqData:
+    """Generate the three splits named by ``cfg.data`` (each from its own seed), build the
+    tokenizer and both vocabularies from train, and encode all three."""
+    d = cfg.data
+    if d.name not in GENERATORS:
+        raise ConfigError(
+            f"data.name: unknown dataset {d.name!r} for task 'seq2seq'"
+            f"{did_you_mean(str(d.name), GENERATORS)}; known: {', '.join(GENERATORS)}"
+        )
+    if d.tokenizer not in TOKENIZERS:
+        raise ConfigError(f"data.tokenizer: task 'seq2seq' takes {' or '.join(TOKENIZERS)}, got {d.tokenizer!r}")
+    if d.lowercase and d.tokenizer != "word":
+        raise ConfigError(f"data.lowercase: only the word tokenizer lower-cases; data.tokenizer is {d.tokenizer!r}")
+    accepted = inspect.signature(GENERATORS[d.name]).parameters
+    options = {key: getattr(d, key) for key in ("min_len", "max_len") if key in accepted}  # where the toy has them
+    pairs = {
+        split: generate(d.name, num, seed=f"{d.name}/{split}/{cfg.seed}", **options)
+        for split, num in (("train", d.num_train), ("valid", d.num_valid), ("test", d.num_test))
+    }
+    tokenizer = build_tokenizer(d.tokenizer, **({"lowercase": d.lowercase} if d.tokenizer == "word" else {}))
+    tokens = {
+        split: [(tokenizer.tokenize(src), tokenizer.tokenize(tgt)) for src, tgt in pairs[split]] for split in pairs
+    }
+    src_vocab = Vocab.build([src for src, _ in tokens["train"]], min_freq=d.min_freq, max_size=d.max_vocab)
+    tgt_vocab = Vocab.build([tgt for _, tgt in tokens["train"]], min_freq=d.min_freq, max_size=d.max_vocab)
+
+    def encode(split: str) -> list[Seq2SeqExample]:
+        src = src_vocab.encode_corpus([src for src, _ in tokens[split]])  # warns if tokens are unknown
+        tgt = tgt_vocab.encode_corpus([tgt for _, tgt in tokens[split]])
+        return [Seq2SeqExample(s, t) for s, t in zip(src, tgt)]
+
+    return Seq2SeqData(encode("train"), encode("valid"), encode("test"), tokenizer, src_vocab, tgt_vocab)
+
+
+def build_model(cfg: Config, data: Seq2SeqData) -> Seq2Seq:
+    m = cfg.model
+    if m.encoder not in CELLS:
+        raise ConfigError(f"model.encoder: task 'seq2seq' takes {' or '.join(CELLS)}, got {m.encoder!r}")
+    if m.bidirectional and m.hidden_size % 2:
+        raise ConfigError(
+            f"model.hidden_size: a bidirectional seq2seq encoder has hidden_size // 2 units per "
+            f"direction, so an even number is expected, got {m.hidden_size}"
+        )
+    return Seq2Seq(
+        len(data.src_vocab),
+        len(data.tgt_vocab),
+        cell=m.encoder,
+        embedding_dim=m.embedding_dim,
+        hidden_size=m.hidden_size,
+        num_layers=m.num_layers,
+        bidirectional=m.bidirectional,
+        attention=m.attention,
+        input_feeding=m.input_feeding,
+        dropout=m.dropout,
+        recurrent_dropout=m.recurrent_dropout,
+        tie_embeddings=m.tie_embeddings,
+    )
