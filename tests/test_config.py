@@ -10,7 +10,7 @@ from seqlab.errors import ConfigError
 def test_default_recipe_loads_and_is_embedded():
     assert config.DEFAULT_RECIPE in config.embedded_recipes()
     cfg = config.load(config.DEFAULT_RECIPE)
-    assert cfg.task == "tag" and cfg.model.encoder == "lstm"
+    assert cfg.task == "seq2seq" and cfg.data.name == "dates" and cfg.model.attention == "dot"
 
 
 def test_empty_yaml_gives_the_dataclass_defaults():

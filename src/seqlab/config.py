@@ -27,7 +27,7 @@ import yaml
 
 from seqlab.errors import ConfigError
 
-DEFAULT_RECIPE = "toy-tag"  # what `seqlab train` runs when no recipe is named
+DEFAULT_RECIPE = "dates"  # what `seqlab train` runs when no recipe is named
 RECIPE_SUFFIXES = (".yaml", ".yml")
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")

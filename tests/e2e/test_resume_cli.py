@@ -28,14 +28,14 @@ def test_killed_mid_epoch_then_resumed(tmp_path, capsys):
     killed = tmp_path / "killed"
     # Same thread count as this process: float sums may depend on it.
     env = {**os.environ, KILL_AFTER_STEP_ENV: "10", "OMP_NUM_THREADS": str(torch.get_num_threads())}
-    done = subprocess.run([sys.executable, "-m", "seqlab", "train", "--out", str(killed), *ARGS], env=env,
+    done = subprocess.run([sys.executable, "-m", "seqlab", "train", "toy-tag", "--out", str(killed), *ARGS], env=env,
                           capture_output=True, text=True, timeout=120, check=False)
     # SIGKILL after step 10 (epoch 2, batch 3); the last checkpoint is step 8's, step 9's record came after it
     assert done.returncode == -signal.SIGKILL, done.stderr
     assert not (killed / "summary.json").exists()
     assert main(["train", "--resume", str(killed)]) == 0
     reference = tmp_path / "reference"
-    assert main(["train", "--out", str(reference), *ARGS]) == 0
+    assert main(["train", "toy-tag", "--out", str(reference), *ARGS]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1] == lines[3]  # the same headline printed
     records, summary = read(killed)

@@ -11,7 +11,7 @@ FAST = ["--set", "train.epochs=1", "--set", "data.num_train=200", "--set", "data
 
 def test_train_prints_the_run_dir_and_headline(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--out", str(out), *FAST]) == 0
+    assert main(["train", "toy-tag", "--out", str(out), *FAST]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[-2] == f"run: {out}"
     summary = json.loads((out / "summary.json").read_text())
@@ -46,9 +46,24 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
 
 
 @pytest.mark.slow
-def test_default_recipe_reaches_100_percent(tmp_path, capsys):
+def test_toy_tag_reaches_100_percent(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--out", str(out)]) == 0
+    assert main(["train", "toy-tag", "--out", str(out)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "test token_accuracy: 1.0000"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["test"]["token_accuracy"] == 1.0 and summary["test"]["exact_match"] == 1.0
+
+
+@pytest.mark.slow
+def test_default_recipe_is_dates_and_shows_its_work(tmp_path, capsys):
+    """`seqlab train` alone: date normalization to >= 99.5% exact match, with examples and
+    attention heat maps, and the run dir and headline metric on the last lines."""
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    lines = printed.out.splitlines()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["recipe"] == "dates" and summary["test"]["exact_match"] >= 0.995
+    assert lines[-2] == f"run: {out}" and lines[-1] == f"test exact_match: {summary['test']['exact_match']:.4f}"
+    assert "examples (test):" in printed.err and f"attention: {out / 'plots' / 'attention-1.png'}" in printed.err
+    assert (out / "plots" / "attention-1.png").stat().st_size > 0

@@ -46,7 +46,7 @@ TASKS = {
     "classify": Task(headline="accuracy", load_data=classify.load_data, build_model=classify.build_model,
                      collate=classify.collate, report=classify.report),
     "seq2seq": Task(headline="exact_match", load_data=seq2seq.load_data, build_model=seq2seq.build_model,
-                    collate=seq2seq.collate),
+                    collate=seq2seq.collate, report=seq2seq.report),
 }
 
 

@@ -394,3 +394,40 @@ def build_model(cfg: Config, data: Seq2SeqData) -> Seq2Seq:
         recurrent_dropout=m.recurrent_dropout,
         tie_embeddings=m.tie_embeddings,
     )
+
+
+REPORT_EXAMPLES = 4  # held-out translations printed after training; the first 3 get a heat map
+REPORT_PLOTS = 3
+
+
+def report(model: Seq2Seq, data: Seq2SeqData, cfg: Config, run_dir: Path, device: torch.device) -> str:
+    """A few test translations (source -> output, and the reference where it differs) and
+    ``plots/attention-N.png`` heat maps of the attention while writing them."""
+    from seqlab.viz import plot_attention
+
+    batch = collate(data.test[:REPORT_EXAMPLES]).to(device)
+    model.eval()
+    with torch.no_grad():
+        outputs = model.predict(batch)
+        # Teacher-force the model's own output: the same attention rows it had while decoding.
+        tgt_in, _, _ = pad([[SOS_ID, *ids] for ids in outputs], PAD_ID)
+        _, alphas = model(batch.src, batch.src_lengths, tgt_in.to(device))  # (B, T, S)
+    text = lambda vocab, ids: data.tokenizer.detokenize(vocab.decode(ids))  # noqa: E731
+    lines = ["examples (test):"]
+    for n, (example, ids) in enumerate(zip(data.test[:REPORT_EXAMPLES], outputs), start=1):
+        source, output, reference = text(data.src_vocab, example.src), text(data.tgt_vocab, ids), ""
+        if ids != example.tgt:
+            reference = f"   (reference: {text(data.tgt_vocab, example.tgt)!r})"
+        lines.append(f"  {source!r} -> {output!r}{reference}")
+        if n <= REPORT_PLOTS:
+            rows = [*data.tgt_vocab.decode(ids), "<eos>"]  # each row: attention while writing that token
+            path = run_dir / "plots" / f"attention-{n}.png"
+            plot_attention(
+                alphas[n - 1, : len(rows), : len(example.src)],
+                data.src_vocab.decode(example.src),
+                rows,
+                path,
+                title=f"{source} -> {output}",
+            )
+            lines.append(f"    attention: {path}")
+    return "\n".join(lines)
