@@ -6,7 +6,7 @@ import pytest
 
 sacrebleu = pytest.importorskip("sacrebleu")
 
-from seqlab import metrics  # noqa: E402
+from seqlab import metrics
 
 HYPS = ["The cat sat on the mat.", "a dog runs", "", "Hello World!", "two men are playing music .", "x"]
 REFS = ["the cat is on the mat.", "A big dog runs fast", "nothing here", "hello world !", "two men play music .", "y z"]

@@ -67,7 +67,7 @@ def bleu_from_statistics(stats: Sequence[float]) -> float:
 
     if len(stats) != len(BLEU_STATS):
         raise ValueError(f"expected {len(BLEU_STATS)} BLEU statistics {BLEU_STATS}, got {len(stats)}")
-    stats = [int(round(value)) for value in stats]
+    stats = [round(value) for value in stats]
     order = BLEU_ORDER
     return BLEU.compute_bleu(stats[2:2 + order], stats[2 + order:], stats[0], stats[1], smooth_method="exp").score
 
@@ -87,7 +87,7 @@ def chrf_statistics(hypotheses: Sequence[str], references: Sequence[str]) -> lis
 
 def chrf_from_statistics(stats: Sequence[float]) -> float:
     """Corpus chrF (0..100) from summed ``chrf_statistics``."""
-    return _chrf()._compute_score_from_stats([int(round(value)) for value in stats]).score
+    return _chrf()._compute_score_from_stats([round(value) for value in stats]).score
 
 
 def perplexity(mean_nll: float) -> float:

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from seqlab import config, decode
-from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID, Vocab
 from seqlab.data.tokenize import WordTokenizer
+from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID, Vocab
 from seqlab.errors import ConfigError
 from seqlab.tasks.seq2seq import Search, Seq2Seq, TeacherForcing, without_eos
 from seqlab.tasks.seq2seq_data import Seq2SeqExample, TargetText, collate

@@ -37,7 +37,6 @@ Data lives in :mod:`seqlab.tasks.seq2seq_data` (toys, multi30k, eng-fra, your fi
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
