@@ -47,7 +47,7 @@ class DataConfig:
     train: str | None = None  # the user's training file (with data.name null)
     valid: str | None = None  # the user's validation file; null: carve data.valid_fraction from train
     test: str | None = None  # the user's test file; null: carve data.test_fraction from train
-    format: Literal["csv", "tsv", "jsonl"] = "csv"  # format of the user's files
+    format: Literal["csv", "tsv", "jsonl", "parallel"] = "csv"  # format of the user's files (parallel: src<TAB>tgt)
     text_column: str = "text"  # column (csv/tsv) or key (jsonl) holding the text
     label_column: str = "label"  # column (csv/tsv) or key (jsonl) holding the label
     tokenizer: Literal["char", "word", "bpe"] = "word"  # how text becomes tokens; see seqlab.data.tokenize
@@ -60,6 +60,7 @@ class DataConfig:
     test_fraction: float = 0.1  # share of train carved out (seeded) as test when there is no test split
     limit_train: int | None = None  # use only the first N training examples after a seeded shuffle; null: all
     limit_eval: int | None = None  # likewise for validation and test (smoke runs); null: all
+    direction: str | None = None  # seq2seq on a registry corpus: e.g. de-en or en-de (multi30k); null: its own order
 
     def __post_init__(self) -> None:
         for key in ("num_train", "num_valid", "num_test", "min_len", "bpe_vocab_size", "min_freq"):
@@ -122,6 +123,9 @@ class TrainConfig:
     mode: Literal["auto", "max", "min"] = "auto"  # is a higher train.monitor better? auto: min for loss-like names
     patience: int | None = None  # stop after this many epochs without a better train.monitor; null: never stop early
     checkpoint_every: int | None = 500  # also checkpoint every N steps (mid-epoch resume); null: only after each epoch
+    label_smoothing: float = 0.0  # seq2seq: share of each target's probability mass spread over the vocabulary
+    teacher_forcing: float = 1.0  # seq2seq: chance the decoder is fed the reference token (else its own sample)
+    teacher_forcing_schedule: Literal["constant", "linear"] = "constant"  # linear: decay from 1 to teacher_forcing
     log_every: int = 10  # write a step record (loss, lr, tokens/s) to metrics.jsonl every N steps
     tensorboard: bool = False  # also log to RUN_DIR/tensorboard (needs the tensorboard package)
 
@@ -141,6 +145,10 @@ class TrainConfig:
                  "train.schedule", self.schedule, "warmup_cosine when train.warmup_steps or warmup_fraction is set")
         _require(0.0 <= self.min_lr_ratio <= 1.0, "train.min_lr_ratio", self.min_lr_ratio, "a number in [0, 1]")
         _require(0.0 < self.plateau_factor < 1.0, "train.plateau_factor", self.plateau_factor, "a number in (0, 1)")
+        _require(0.0 <= self.label_smoothing < 1.0, "train.label_smoothing", self.label_smoothing,
+                 "a number in [0, 1)")
+        _require(0.0 <= self.teacher_forcing <= 1.0, "train.teacher_forcing", self.teacher_forcing,
+                 "a number in [0, 1]")
         for key in ("patience", "checkpoint_every"):
             _require(getattr(self, key) is None or getattr(self, key) >= 1, f"train.{key}", getattr(self, key),
                      "an integer >= 1, or null")
@@ -151,9 +159,16 @@ class EvalConfig:
     """Scoring on the validation and test sets."""
 
     batch_size: int = 256  # sequences per batch when scoring
+    beam_size: int = 1  # seq2seq: beam search width when decoding valid/test; 1: greedy
+    length_penalty: float = 0.0  # seq2seq: GNMT alpha ranking finished beams; 0: total log-probability
+    max_len_a: float = 2.0  # seq2seq: decode at most max_len_a * source length + max_len_b tokens
+    max_len_b: int = 10  # seq2seq: see max_len_a
 
     def __post_init__(self) -> None:
-        _require(self.batch_size >= 1, "eval.batch_size", self.batch_size, "an integer >= 1")
+        for key in ("batch_size", "beam_size", "max_len_b"):
+            _require(getattr(self, key) >= 1, f"eval.{key}", getattr(self, key), "an integer >= 1")
+        for key in ("length_penalty", "max_len_a"):
+            _require(getattr(self, key) >= 0, f"eval.{key}", getattr(self, key), "a number >= 0")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from seqlab import config
 from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID, UNK_ID, UnknownTokenWarning
 from seqlab.errors import ConfigError
 from seqlab.nn.attention import AdditiveAttention
-from seqlab.tasks import get_task, seq2seq
+from seqlab.tasks import get_task, seq2seq, seq2seq_data
 from seqlab.tasks.seq2seq import Seq2Seq, Seq2SeqExample, collate, exact_matches
 
 EXAMPLES = [Seq2SeqExample([5, 6, 7], [4, 5]), Seq2SeqExample([8], [6, 7, 8])]
@@ -60,7 +60,7 @@ def test_metrics_count_a_right_and_a_wrong_greedy_decoding():
 
 def test_load_data_builds_vocabularies_from_train_only(monkeypatch, tmp_path):
     pairs = {"train": [("ab", "xy")], "valid": [("abc", "xz")], "test": [("ba", "yx")]}
-    monkeypatch.setattr(seq2seq, "generate", lambda name, num, seed, **options: pairs[seed.split("/")[1]])
+    monkeypatch.setattr(seq2seq_data, "generate", lambda name, num, seed, **options: pairs[seed.split("/")[1]])
     cfg = config.from_dict({"task": "seq2seq", "data": {"name": "dates", "tokenizer": "char"}})
     with pytest.warns(UnknownTokenWarning):  # "c" and "z" occur only in the validation split
         data = seq2seq.load_data(cfg)
@@ -90,8 +90,8 @@ def test_dates_splits_differ_and_are_char_tokens():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"data": {"name": "datse"}}, "data.name: unknown dataset 'datse' for task 'seq2seq'; did you mean 'dates'?"),
-        ({"data": {"name": "dates", "tokenizer": "bpe"}}, "data.tokenizer: task 'seq2seq' takes char or word"),
+        ({"data": {"name": "datse"}}, "data.name: unknown dataset 'datse' for task 'seq2seq'; did you mean 'dates'?; known: multi30k, eng-fra, dates"),
+        ({"data": {"name": "dates", "tokenizer": "bpe"}}, "data.tokenizer: the generated 'dates' takes char or word, got 'bpe'"),
     ],
 )
 def test_load_data_errors_name_the_key(overrides, message):

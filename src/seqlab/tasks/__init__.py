@@ -10,7 +10,9 @@ plain pieces. The contract (see :mod:`seqlab.tasks.tag` for one that keeps it):
   minimize), ``metrics(batch)`` (each metric as ``(sum, count)`` so batches add up
   exactly; ``"loss"`` among them) and ``predict(batch)``;
 - ``collate(examples)`` returns a batch with ``.to(device)`` and ``.num_tokens``;
-- ``headline`` names the metric that summary.json and ``seqlab train`` report on test.
+- ``headline`` names the metric that summary.json and ``seqlab train`` report on test
+  (and ``train.monitor`` defaults to); a task whose headline depends on the recipe
+  gives ``pick_headline(cfg)`` too, and callers ask ``task.headline_for(cfg)``.
 
 Optional pieces: a model may offer ``finalize_metrics(totals)``, turning the whole
 split's ``{name: (sum, count)}`` into the metrics (for those that are not means, such
@@ -38,6 +40,11 @@ class Task:
     build_model: Callable[..., Any]
     collate: Callable[..., Any]
     report: Callable[..., str] | None = None  # after the test evaluation; see the module docstring
+    pick_headline: Callable[..., str] | None = None  # cfg -> headline, where it depends on the recipe
+
+    def headline_for(self, cfg: Any) -> str:
+        """The headline metric of a run of ``cfg``."""
+        return self.headline if self.pick_headline is None else self.pick_headline(cfg)
 
 
 TASKS = {
@@ -46,7 +53,7 @@ TASKS = {
     "classify": Task(headline="accuracy", load_data=classify.load_data, build_model=classify.build_model,
                      collate=classify.collate, report=classify.report),
     "seq2seq": Task(headline="exact_match", load_data=seq2seq.load_data, build_model=seq2seq.build_model,
-                    collate=seq2seq.collate, report=seq2seq.report),
+                    collate=seq2seq.collate, report=seq2seq.report, pick_headline=seq2seq.headline),
 }
 
 

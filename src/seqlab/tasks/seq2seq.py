@@ -17,17 +17,27 @@ input feeding it steps. Either way :meth:`Seq2Seq.step` is the one-step function
 :mod:`seqlab.decode` (greedy, beam search, sampling) drives, and the tests hold the
 teacher-forced forward equal to stepping.
 
-Data: a generated dataset of (source, target) string pairs (``seqlab.data.generate``;
-``dates``: "Monday, November 23rd 2026" -> "2026-11-23"), one tokenizer (char or word) for
-both sides and a source and a target vocabulary, built from the training split only.
-Metrics: teacher-forced loss and token accuracy over real target positions (``y <eos>``),
-and exact match of the greedy decoding (up to ``<eos>``) with the reference.
+Training: teacher forcing feeds the reference y_{t-1} at step t. ``teacher_forcing`` < 1
+feeds instead, per example and step, a token sampled from the model's own distribution
+at the previous step with probability 1 - ratio (scheduled sampling, Bengio et al. 2015;
+the ``linear`` schedule decays the ratio from 1 to its floor over training). That path
+steps through the target; ratio 1 keeps the one-call fast path. ``label_smoothing`` ε
+trains on (1 - ε) · one-hot + ε / V (Szegedy et al. 2016), padding ignored.
+
+Evaluation: teacher-forced loss (plain cross-entropy, no smoothing), perplexity and
+token accuracy over real target positions (``y <eos>``); the decoding of
+:meth:`Seq2Seq.search` (greedy or beam, ``Search`` settings) scored by exact match and,
+for corpora, by sacreBLEU's BLEU (cased ``bleu``, lowercased ``bleu_lc``) and chrF on
+text (see :mod:`seqlab.metrics`). BLEU and chrF are corpus-level: each batch returns
+their sufficient statistics and ``finalize_metrics`` turns the split's sums into scores.
+
+Data lives in :mod:`seqlab.tasks.seq2seq_data` (toys, multi30k, eng-fra, your files).
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -37,15 +47,54 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab import decode
-from seqlab.config import Config, did_you_mean
+from seqlab import metrics as scores
+from seqlab.config import Config
 from seqlab.data.batching import pad
-from seqlab.data.generate import GENERATORS, generate
-from seqlab.data.tokenize import Tokenizer, build_tokenizer
-from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID, Vocab
+from seqlab.data.generate import GENERATORS
+from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID
 from seqlab.errors import ConfigError
 from seqlab.nn import GRU, LSTM, AttentionalState, build_attention
+from seqlab.tasks.seq2seq_data import (  # noqa: F401  (the task's data, re-exported)
+    Seq2SeqBatch,
+    Seq2SeqData,
+    Seq2SeqExample,
+    collate,
+    load_data,
+)
 
 CELLS = {"lstm": LSTM, "gru": GRU}
+# Corpus metrics kept as sufficient statistics: (metric, sacreBLEU lowercase) -> "name:i" keys.
+TEXT_METRICS = (("bleu", False), ("bleu_lc", True), ("chrf", False))
+
+
+@dataclass(frozen=True)
+class Search:
+    """How evaluation decodes: beam width (1: greedy), GNMT length penalty alpha, and at
+    most ``max_len_a * S + max_len_b`` tokens for a source of S tokens (as in fairseq)."""
+
+    beam_size: int = 1
+    length_penalty: float = 0.0
+    max_len_a: float = 2.0
+    max_len_b: int = 10
+
+    def max_len(self, src_lengths: Tensor) -> Tensor:
+        """src_lengths (B,) -> the per-example limits (B,) int64."""
+        return (self.max_len_a * src_lengths.double() + self.max_len_b).long()
+
+
+@dataclass(frozen=True)
+class TeacherForcing:
+    """Chance of feeding the reference token: ``ratio`` throughout, or with
+    ``decay_steps`` set a linear decay from 1 at the first update to ``ratio`` at update
+    ``decay_steps`` (and ``ratio`` after)."""
+
+    ratio: float = 1.0
+    decay_steps: int | None = None
+
+    def at(self, update: int) -> float:
+        if self.decay_steps is None:
+            return self.ratio
+        return self.ratio + (1.0 - self.ratio) * max(0.0, 1.0 - update / self.decay_steps)
 
 
 class Encoded(NamedTuple):
@@ -91,6 +140,11 @@ class Seq2Seq(nn.Module):
         recurrent_dropout: variational dropout inside encoder and decoder RNNs.
         tie_embeddings: the output layer shares the target embedding matrix (then s̃ has
             embedding_dim units).
+        label_smoothing: ε of the training loss (0: plain cross-entropy).
+        teacher_forcing: see :class:`TeacherForcing`; with a decay the model counts its
+            training updates in the buffer ``updates`` (saved with checkpoints).
+        search: how :meth:`metrics` and :meth:`predict` decode (see :class:`Search`).
+        target_text: target ids -> the text BLEU/chrF score; None: no BLEU/chrF (toys).
     """
 
     def __init__(
@@ -108,6 +162,10 @@ class Seq2Seq(nn.Module):
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
         tie_embeddings: bool = False,
+        label_smoothing: float = 0.0,
+        teacher_forcing: TeacherForcing = TeacherForcing(),
+        search: Search = Search(),
+        target_text: Callable[[list[int]], str] | None = None,
     ) -> None:
         super().__init__()
         if cell not in CELLS:
@@ -147,6 +205,10 @@ class Seq2Seq(nn.Module):
         self.out = nn.Linear(out_size, tgt_vocab)
         if tie_embeddings:
             self.out.weight = self.tgt_embedding.weight  # (V, E) shared
+        self.label_smoothing, self.teacher_forcing = label_smoothing, teacher_forcing
+        self.search_settings, self.target_text = search, target_text
+        if teacher_forcing.decay_steps is not None:  # the schedule's clock, resumed with the weights
+            self.register_buffer("updates", torch.zeros((), dtype=torch.long))
 
     # -- encoder ---------------------------------------------------------------------
 
@@ -205,66 +267,122 @@ class Seq2Seq(nn.Module):
         logits, state, _ = self.decode_step(tokens, state)
         return F.log_softmax(logits, dim=-1), state
 
-    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
-        """Teacher forcing. src (B, S); src_lengths (B,); tgt_in (B, T) = <sos> y_1 .. y_{T-1}.
+    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor,
+                teacher_forcing: float = 1.0) -> tuple[Tensor, Tensor]:
+        """src (B, S); src_lengths (B,); tgt_in (B, T) = <sos> y_1 .. y_{T-1}.
 
-        Returns logits (B, T, V) for y_1 .. y_T and alphas (B, T, S).
+        With ``teacher_forcing`` 1 step t reads y_{t-1}; below 1, each row reads instead,
+        with probability 1 - teacher_forcing, a token sampled from its own step t-1
+        distribution. Returns logits (B, T, V) for y_1 .. y_T and alphas (B, T, S).
         """
         state = self.initial_state(self.encode(src, src_lengths))
-        if self.input_feeding:  # s̃_{t-1} feeds step t: step through the target
-            logits, alphas = [], []
-            for t in range(tgt_in.shape[1]):
-                step_logits, state, step_alphas = self.decode_step(tgt_in[:, t], state)
-                logits.append(step_logits)
-                alphas.append(step_alphas)
-            return torch.stack(logits, dim=1), torch.stack(alphas, dim=1)
-        y = self.dropout(self.tgt_embedding(tgt_in))  # (B, T, E)
-        out, _ = self._run_decoder(y, state)  # the whole target in one call
-        attentional, alphas = self._attend(out, state.memory, state.mask)
-        return self.out(self.dropout(attentional)), alphas
+        if not self.input_feeding and teacher_forcing >= 1.0:
+            y = self.dropout(self.tgt_embedding(tgt_in))  # (B, T, E)
+            out, _ = self._run_decoder(y, state)  # the whole target in one call
+            attentional, alphas = self._attend(out, state.memory, state.mask)
+            return self.out(self.dropout(attentional)), alphas
+        logits, alphas = [], []  # s̃_{t-1} feeds step t, or y_{t-1} is the model's own: step through
+        tokens = tgt_in[:, 0]
+        for t in range(tgt_in.shape[1]):
+            step_logits, state, step_alphas = self.decode_step(tokens, state)
+            logits.append(step_logits)
+            alphas.append(step_alphas)
+            if t + 1 < tgt_in.shape[1]:
+                tokens = tgt_in[:, t + 1]
+                if teacher_forcing < 1.0:
+                    own = torch.multinomial(F.softmax(step_logits.detach().float(), dim=-1), 1).squeeze(1)  # (B,)
+                    keep = torch.rand(tokens.shape, device=tokens.device) < teacher_forcing
+                    tokens = torch.where(keep, tokens, own)
+        return torch.stack(logits, dim=1), torch.stack(alphas, dim=1)
 
     # -- what the training loop calls ----------------------------------------------------
 
     def loss(self, batch: Seq2SeqBatch) -> Tensor:
-        """Mean cross-entropy over the real target positions (``y <eos>``; PAD ignored)."""
-        logits, _ = self(batch.src, batch.src_lengths, batch.tgt_in)  # (B, T, V)
-        return F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD_ID)
+        """Mean (label-smoothed) cross-entropy over the real target positions (``y <eos>``;
+        PAD ignored). In training mode a decaying teacher-forcing schedule counts one update."""
+        ratio = 1.0
+        if self.training:
+            decaying = self.teacher_forcing.decay_steps is not None
+            ratio = self.teacher_forcing.at(int(self.updates) if decaying else 0)
+            if decaying:
+                self.updates += 1
+        logits, _ = self(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=ratio)  # (B, T, V)
+        smoothing = self.label_smoothing if self.training else 0.0
+        return F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD_ID,
+                               label_smoothing=smoothing)
 
-    def greedy(self, batch: Seq2SeqBatch) -> decode.Decoded:
-        """Greedy decoding of the batch's sources, at most 2 S_b + 10 tokens for a source of
-        S_b tokens (room for targets longer than their source). tokens (B, T) PAD after eos."""
-        state = self.initial_state(self.encode(batch.src, batch.src_lengths))
-        max_len = 2 * batch.src_lengths + 10  # (B,)
-        return decode.greedy(self.step, state, batch.src.shape[0], SOS_ID, EOS_ID, max_len, pad_id=PAD_ID)
+    def search(self, src: Tensor, src_lengths: Tensor, *, beam_size: int = 1, max_len: int | Tensor,
+               length_penalty: float = 0.0) -> decode.Decoded:
+        """Decode the sources: greedy for ``beam_size`` 1, else :func:`seqlab.decode.beam_search`.
+
+        src (B, S); src_lengths (B,); max_len an int or (B,) per-example limits. Returns a
+        :class:`~seqlab.decode.Decoded` whose tokens (B, T) end in eos (if produced), PAD after.
+        """
+        state = self.initial_state(self.encode(src, src_lengths))
+        if beam_size == 1:
+            return decode.greedy(self.step, state, src.shape[0], SOS_ID, EOS_ID, max_len, pad_id=PAD_ID)
+        return decode.beam_search(self.step, state, src.shape[0], SOS_ID, EOS_ID, max_len, beam_size,
+                                  length_penalty=length_penalty, pad_id=PAD_ID)
+
+    def decode_batch(self, batch: Seq2SeqBatch) -> decode.Decoded:
+        """:meth:`search` with this model's ``Search`` settings."""
+        s = self.search_settings
+        return self.search(batch.src, batch.src_lengths, beam_size=s.beam_size,
+                           max_len=s.max_len(batch.src_lengths), length_penalty=s.length_penalty)
 
     @torch.no_grad()
     def metrics(self, batch: Seq2SeqBatch) -> dict[str, tuple[float, int]]:
         """Each metric as (sum, count) over the batch, so batches add up exactly.
 
         loss and token_accuracy: teacher forced, over real target positions (eos included);
-        exact_match: whole sequences whose greedy decoding, up to and including eos, is
-        the reference (a decoding that never ends is wrong).
+        exact_match: whole sequences whose decoding, up to and including eos, is the
+        reference (a decoding that never ends is wrong); with ``target_text``, the
+        sufficient statistics of BLEU, lowercased BLEU and chrF as ``"bleu:i"`` etc.
         """
         mask = batch.tgt_out != PAD_ID  # (B, T)
         logits, _ = self(batch.src, batch.src_lengths, batch.tgt_in)  # (B, T, V)
-        loss_sum = F.cross_entropy(logits[mask], batch.tgt_out[mask], reduction="sum")
+        loss_sum = F.cross_entropy(logits[mask].float(), batch.tgt_out[mask], reduction="sum")
         right = (logits.argmax(dim=-1) == batch.tgt_out) & mask
         tokens = int(mask.sum())
-        exact = exact_matches(self.greedy(batch).tokens, batch.tgt_out)
-        return {
+        decoded = self.decode_batch(batch)
+        exact = exact_matches(decoded.tokens, batch.tgt_out)
+        out = {
             "loss": (float(loss_sum), tokens),
             "token_accuracy": (float(right.sum()), tokens),
             "exact_match": (float(exact.sum()), len(exact)),
         }
+        if self.target_text is not None:
+            hypotheses = [self.target_text(ids) for ids in without_eos(decoded)]
+            for name, lowercase in TEXT_METRICS:
+                stats = (scores.chrf_statistics(hypotheses, batch.refs) if name == "chrf"
+                         else scores.bleu_statistics(hypotheses, batch.refs, lowercase=lowercase))
+                out.update({f"{name}:{i}": (float(value), len(exact)) for i, value in enumerate(stats)})
+        return out
+
+    def finalize_metrics(self, totals: Mapping[str, tuple[float, int]]) -> dict[str, float]:
+        """Whole-split totals of :meth:`metrics` -> the means, perplexity (exp of the mean
+        loss) and, where their statistics are present, corpus BLEU, BLEU_lc and chrF."""
+        out = {name: value / count if count else float("nan")
+               for name, (value, count) in totals.items() if ":" not in name}
+        out["perplexity"] = scores.perplexity(out["loss"])
+        for name, _ in TEXT_METRICS:
+            stats = [totals[f"{name}:{i}"][0] for i in range(sum(key.startswith(f"{name}:") for key in totals))]
+            if stats:
+                out[name] = scores.chrf_from_statistics(stats) if name == "chrf" else scores.bleu_from_statistics(stats)
+        return out
 
     @torch.no_grad()
     def predict(self, batch: Seq2SeqBatch) -> list[list[int]]:
-        """The greedy decoding of each source: target ids, without eos."""
-        decoded = self.greedy(batch)
-        return [
-            row[: length - int(row[length - 1] == EOS_ID)].tolist()
-            for row, length in zip(decoded.tokens.cpu(), decoded.lengths.tolist())
-        ]
+        """The decoding of each source (this model's ``Search`` settings): target ids, without eos."""
+        return without_eos(self.decode_batch(batch))
+
+
+def without_eos(decoded: decode.Decoded) -> list[list[int]]:
+    """Each decoded row's ids up to its length, the final eos (if any) dropped."""
+    return [
+        row[: length - int(length > 0 and row[length - 1] == EOS_ID)].tolist()
+        for row, length in zip(decoded.tokens.cpu(), decoded.lengths.tolist())
+    ]
 
 
 def exact_matches(decoded: Tensor, reference: Tensor) -> Tensor:
@@ -276,103 +394,11 @@ def exact_matches(decoded: Tensor, reference: Tensor) -> Tensor:
     return (decoded == reference).all(dim=1)
 
 
-# -- data ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Seq2SeqExample:
-    """One pair: source token ids and target token ids (no sos/eos; collate adds them)."""
-
-    src: list[int]
-    tgt: list[int]
-
-
-@dataclass(frozen=True)
-class Seq2SeqData:
-    """The three splits, encoded, and what they were encoded with."""
-
-    train: list[Seq2SeqExample]
-    valid: list[Seq2SeqExample]
-    test: list[Seq2SeqExample]
-    tokenizer: Tokenizer  # text -> tokens, the same for source and target
-    src_vocab: Vocab  # source tokens -> ids, from the training split
-    tgt_vocab: Vocab  # target tokens -> ids, from the training split
-
-    def save(self, run_dir: Path) -> None:
-        """Write tokenizer.json, src_vocab.json and tgt_vocab.json into the run dir."""
-        self.tokenizer.save(run_dir / "tokenizer.json")
-        self.src_vocab.save(run_dir / "src_vocab.json")
-        self.tgt_vocab.save(run_dir / "tgt_vocab.json")
-
-
-@dataclass(frozen=True)
-class Seq2SeqBatch:
-    """A padded batch. src (B, S), PAD past each length; src_lengths (B,) on the CPU;
-    tgt_in (B, T) = <sos> y and tgt_out (B, T) = y <eos>, both PAD past each target."""
-
-    src: Tensor
-    src_lengths: Tensor
-    tgt_in: Tensor
-    tgt_out: Tensor
-
-    @property
-    def num_tokens(self) -> int:
-        """Real target positions (eos included): what the loss is averaged over."""
-        return int((self.tgt_out != PAD_ID).sum())
-
-    def to(self, device: torch.device | str) -> Seq2SeqBatch:
-        return Seq2SeqBatch(self.src.to(device), self.src_lengths, self.tgt_in.to(device), self.tgt_out.to(device))
-
-
-def collate(examples: Sequence[Seq2SeqExample]) -> Seq2SeqBatch:
-    """Pad sources and shifted targets into one batch as wide as its longest of each."""
-    src, src_lengths, _ = pad([example.src for example in examples], PAD_ID)
-    tgt_in, _, _ = pad([[SOS_ID, *example.tgt] for example in examples], PAD_ID)
-    tgt_out, _, _ = pad([[*example.tgt, EOS_ID] for example in examples], PAD_ID)
-    return Seq2SeqBatch(src, src_lengths, tgt_in, tgt_out)
-
-
 # -- builders: the only place config becomes constructor calls -------------------------
-
-TOKENIZERS = ("char", "word")  # bpe would need one model for both sides: not yet
-
-
-def load_data(cfg: Config) -> Seq2SeqData:
-    """Generate the three splits named by ``cfg.data`` (each from its own seed), build the
-    tokenizer and both vocabularies from train, and encode all three."""
-    d = cfg.data
-    if d.name not in GENERATORS:
-        raise ConfigError(
-            f"data.name: unknown dataset {d.name!r} for task 'seq2seq'"
-            f"{did_you_mean(str(d.name), GENERATORS)}; known: {', '.join(GENERATORS)}"
-        )
-    if d.tokenizer not in TOKENIZERS:
-        raise ConfigError(f"data.tokenizer: task 'seq2seq' takes {' or '.join(TOKENIZERS)}, got {d.tokenizer!r}")
-    if d.lowercase and d.tokenizer != "word":
-        raise ConfigError(f"data.lowercase: only the word tokenizer lower-cases; data.tokenizer is {d.tokenizer!r}")
-    accepted = inspect.signature(GENERATORS[d.name]).parameters
-    options = {key: getattr(d, key) for key in ("min_len", "max_len") if key in accepted}  # where the toy has them
-    pairs = {
-        split: generate(d.name, num, seed=f"{d.name}/{split}/{cfg.seed}", **options)
-        for split, num in (("train", d.num_train), ("valid", d.num_valid), ("test", d.num_test))
-    }
-    tokenizer = build_tokenizer(d.tokenizer, **({"lowercase": d.lowercase} if d.tokenizer == "word" else {}))
-    tokens = {
-        split: [(tokenizer.tokenize(src), tokenizer.tokenize(tgt)) for src, tgt in pairs[split]] for split in pairs
-    }
-    src_vocab = Vocab.build([src for src, _ in tokens["train"]], min_freq=d.min_freq, max_size=d.max_vocab)
-    tgt_vocab = Vocab.build([tgt for _, tgt in tokens["train"]], min_freq=d.min_freq, max_size=d.max_vocab)
-
-    def encode(split: str) -> list[Seq2SeqExample]:
-        src = src_vocab.encode_corpus([src for src, _ in tokens[split]])  # warns if tokens are unknown
-        tgt = tgt_vocab.encode_corpus([tgt for _, tgt in tokens[split]])
-        return [Seq2SeqExample(s, t) for s, t in zip(src, tgt)]
-
-    return Seq2SeqData(encode("train"), encode("valid"), encode("test"), tokenizer, src_vocab, tgt_vocab)
 
 
 def build_model(cfg: Config, data: Seq2SeqData) -> Seq2Seq:
-    m = cfg.model
+    m, t, e = cfg.model, cfg.train, cfg.eval
     if m.encoder not in CELLS:
         raise ConfigError(f"model.encoder: task 'seq2seq' takes {' or '.join(CELLS)}, got {m.encoder!r}")
     if m.bidirectional and m.hidden_size % 2:
@@ -380,6 +406,11 @@ def build_model(cfg: Config, data: Seq2SeqData) -> Seq2Seq:
             f"model.hidden_size: a bidirectional seq2seq encoder has hidden_size // 2 units per "
             f"direction, so an even number is expected, got {m.hidden_size}"
         )
+    decay_steps = None
+    if t.teacher_forcing_schedule == "linear":  # over all the run's updates, as the loop counts them
+        decay_steps = t.epochs * math.ceil(len(data.train) / t.batch_size)
+    if data.scored_as_text:
+        scores.require_sacrebleu()
     return Seq2Seq(
         len(data.src_vocab),
         len(data.tgt_vocab),
@@ -393,7 +424,17 @@ def build_model(cfg: Config, data: Seq2SeqData) -> Seq2Seq:
         dropout=m.dropout,
         recurrent_dropout=m.recurrent_dropout,
         tie_embeddings=m.tie_embeddings,
+        label_smoothing=t.label_smoothing,
+        teacher_forcing=TeacherForcing(t.teacher_forcing, decay_steps),
+        search=Search(e.beam_size, e.length_penalty, e.max_len_a, e.max_len_b),
+        target_text=data.target_text() if data.scored_as_text else None,
     )
+
+
+def headline(cfg: Config) -> str:
+    """Exact match for the generated toys; corpus BLEU for translation corpora (on
+    lowercased text it equals bleu_lc)."""
+    return "exact_match" if cfg.data.name is not None and cfg.data.name in GENERATORS else "bleu"
 
 
 REPORT_EXAMPLES = 4  # held-out translations printed after training; the first 3 get a heat map

@@ -69,6 +69,7 @@ def train(recipe: str | Path | None = None, overrides: Mapping[str, Any] | Itera
         recipe = DEFAULT_RECIPE if recipe is None else recipe
         cfg, name, state = recipes.resolve(recipe, overrides), recipes.recipe_name(recipe), None
     task = get_task(cfg.task)
+    headline = task.headline_for(cfg)
     device = resolve_device(cfg.train.device)
     dtype = autocast_dtype(cfg.train.precision, device)
     if resume is None:
@@ -81,7 +82,7 @@ def train(recipe: str | Path | None = None, overrides: Mapping[str, Any] | Itera
     model = task.build_model(cfg, data).to(device)
     console = Console(stderr=True)
     result = fit(model, data.train, data.valid, task.collate, cfg, device, run_dir, console,
-                 headline=task.headline, recipe=name, resume_state=state, dtype=dtype)
+                 headline=headline, recipe=name, resume_state=state, dtype=dtype)
     best = run_dir / checkpoint.FOLDER / checkpoint.BEST
     if best.is_file():  # absent only if the monitored metric was NaN every epoch: keep the last weights
         model.load_state_dict(load_file(best, device=str(device)))
@@ -96,7 +97,7 @@ def train(recipe: str | Path | None = None, overrides: Mapping[str, Any] | Itera
     summary = {
         "recipe": name,
         "task": cfg.task,
-        "headline": {"metric": task.headline, "split": "test", "value": test[task.headline]},
+        "headline": {"metric": headline, "split": "test", "value": test[headline]},
         "test": test,
         "valid": {key[len("valid_"):]: value for key, value in best_record.items() if key.startswith("valid_")},
         "best": {"epoch": best_record["epoch"], "metric": result.monitor, "mode": result.mode,
