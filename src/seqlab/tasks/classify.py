@@ -269,6 +269,8 @@ def _read_splits(cfg: Config) -> tuple[dict[str, Rows], dict[str, str], dict[str
     if d.name is None:
         if d.train is None:
             raise ConfigError("data.train: expected a path to your training file (data.name is null), got null")
+        if d.format == "text":
+            raise ConfigError("data.format: task 'classify' reads labeled rows; expected csv, tsv or jsonl, got 'text'")
         paths = {"train": d.train, "valid": d.valid, "test": d.test}
         rows = {name: list(sources.read_source(path, d.format, text_column=d.text_column,
                                                label_column=d.label_column))
