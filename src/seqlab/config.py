@@ -47,7 +47,7 @@ class DataConfig:
     train: str | None = None  # the user's training file (with data.name null)
     valid: str | None = None  # the user's validation file; null: carve data.valid_fraction from train
     test: str | None = None  # the user's test file; null: carve data.test_fraction from train
-    format: Literal["csv", "tsv", "jsonl", "parallel"] = "csv"  # format of the user's files (parallel: src<TAB>tgt)
+    format: Literal["csv", "tsv", "jsonl", "parallel", "text"] = "csv"  # the user's files (parallel: src<TAB>tgt; text: lm)
     text_column: str = "text"  # column (csv/tsv) or key (jsonl) holding the text
     label_column: str = "label"  # column (csv/tsv) or key (jsonl) holding the label
     tokenizer: Literal["char", "word", "bpe"] = "word"  # how text becomes tokens; see seqlab.data.tokenize
@@ -61,9 +61,10 @@ class DataConfig:
     limit_train: int | None = None  # use only the first N training examples after a seeded shuffle; null: all
     limit_eval: int | None = None  # likewise for validation and test (smoke runs); null: all
     direction: str | None = None  # seq2seq on a registry corpus: e.g. de-en or en-de (multi30k); null: its own order
+    bptt: int = 128  # lm on a token stream: window length of truncated backpropagation through time
 
     def __post_init__(self) -> None:
-        for key in ("num_train", "num_valid", "num_test", "min_len", "bpe_vocab_size", "min_freq"):
+        for key in ("num_train", "num_valid", "num_test", "min_len", "bpe_vocab_size", "min_freq", "bptt"):
             _require(getattr(self, key) >= 1, f"data.{key}", getattr(self, key), "an integer >= 1")
         _require(self.max_len >= self.min_len, "data.max_len", self.max_len,
                  f"an integer >= data.min_len ({self.min_len})")
@@ -89,11 +90,12 @@ class ModelConfig:
     bidirectional: bool = False  # also read each sequence right to left
     dropout: float = 0.0  # dropout between stacked layers and before the output layer
     recurrent_dropout: float = 0.0  # variational dropout on the recurrent state (Gal & Ghahramani 2016)
-    embedding_dropout: float = 0.0  # dropout on the token embeddings (classify)
+    embedding_dropout: float = 0.0  # dropout on the token embeddings (classify, lm)
     pooling: Literal["last", "mean", "max", "attention"] = "last"  # sequence -> one vector (classify)
     attention: Literal["dot", "general", "additive"] = "dot"  # seq2seq: how the decoder scores encoder states
     input_feeding: bool = False  # seq2seq: feed the last attentional state to the decoder (Luong et al. 2015; slower)
-    tie_embeddings: bool = False  # seq2seq: the output layer shares the target embedding matrix
+    tie_embeddings: bool = False  # seq2seq, lm: the output layer shares the (target) embedding matrix
+    condition: Literal["none", "init", "input"] = "none"  # lm: a class sets the initial state, or joins every input
 
     def __post_init__(self) -> None:
         for key in ("embedding_dim", "hidden_size", "num_layers"):

@@ -18,6 +18,18 @@ Optional pieces: a model may offer ``finalize_metrics(totals)``, turning the who
 split's ``{name: (sum, count)}`` into the metrics (for those that are not means, such
 as macro-F1); a task may offer ``report(model, data, cfg, run_dir, device)``, run after
 the test evaluation, which writes its own files and returns text for the console.
+
+A task whose batches must come in an order of its own (a language model reads a token
+stream in consecutive windows and carries its hidden state from one to the next) offers
+``epoch_batches(examples, batch_size, generator)``: the batches of one pass over a split,
+used instead of ``collate`` over shuffled examples. With a ``torch.Generator`` it is a
+training epoch, drawn from that generator alone (so runs stay seeded and a resumed epoch
+is the same epoch), and its number of batches must not depend on the generator (the loop
+counts one epoch to plan the learning-rate schedule); with ``None`` it is an evaluation
+pass, in a fixed order. Its model may then keep state from one batch to the next; it
+offers ``carried_state()`` (a dict of tensors) and ``load_carried_state(tensors)`` so a
+checkpoint saves that state and a resumed run continues from it, and it decides from
+each batch itself where a pass starts afresh.
 """
 
 from __future__ import annotations
@@ -28,7 +40,7 @@ from typing import Any
 
 from seqlab.config import did_you_mean
 from seqlab.errors import ConfigError
-from seqlab.tasks import classify, seq2seq, tag
+from seqlab.tasks import classify, lm, seq2seq, tag
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,7 @@ class Task:
     build_model: Callable[..., Any]
     collate: Callable[..., Any]
     report: Callable[..., str] | None = None  # after the test evaluation; see the module docstring
+    epoch_batches: Callable[..., Any] | None = None  # the task's own batches of a pass; see the module docstring
     pick_headline: Callable[..., str] | None = None  # cfg -> headline, where it depends on the recipe
 
     def headline_for(self, cfg: Any) -> str:
@@ -54,6 +67,8 @@ TASKS = {
                      collate=classify.collate, report=classify.report),
     "seq2seq": Task(headline="exact_match", load_data=seq2seq.load_data, build_model=seq2seq.build_model,
                     collate=seq2seq.collate, report=seq2seq.report, pick_headline=seq2seq.headline),
+    "lm": Task(headline="loss", load_data=lm.load_data, build_model=lm.build_model, collate=lm.collate,
+               report=lm.report, epoch_batches=lm.epoch_batches),
 }
 
 

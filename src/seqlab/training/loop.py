@@ -1,7 +1,8 @@
 """The task-agnostic fit and the run dir it writes.
 
 The loop knows a task only through ``model.loss(batch)``, ``model.metrics(batch)`` and
-the table entry's ``collate``; see :mod:`seqlab.tasks`. A run dir holds
+the table entry's ``collate`` (or its ``epoch_batches``, for tasks that order their own
+batches, such as a language model's consecutive windows); see :mod:`seqlab.tasks`. A run dir holds
 
     config.yaml        the resolved recipe (written first, so a failed run still has it)
     metrics.jsonl      step and epoch records (see :mod:`seqlab.training.records`)
@@ -49,6 +50,8 @@ from seqlab.training.records import MetricsLog, TensorBoard, plot_curves, progre
 from seqlab.training.schedule import build_scheduler, check_monitor, improved, monitor_mode, monitor_name
 
 KILL_AFTER_STEP_ENV = "SEQLAB_TEST_KILL_AFTER_STEP"  # tests only: SIGKILL the run right after this step
+# A task's own batches of one pass: (examples, batch_size, generator) -> batches; generator None: evaluation order.
+EpochBatches = Callable[[Any, int, "torch.Generator | None"], Sequence[Any]]
 
 
 def train(recipe: str | Path | None = None, overrides: Mapping[str, Any] | Iterable[str] = (),
@@ -82,12 +85,14 @@ def train(recipe: str | Path | None = None, overrides: Mapping[str, Any] | Itera
     model = task.build_model(cfg, data).to(device)
     console = Console(stderr=True)
     result = fit(model, data.train, data.valid, task.collate, cfg, device, run_dir, console,
-                 headline=headline, recipe=name, resume_state=state, dtype=dtype)
+                 headline=headline, recipe=name, resume_state=state, dtype=dtype,
+                 epoch_batches=task.epoch_batches)
     best = run_dir / checkpoint.FOLDER / checkpoint.BEST
     if best.is_file():  # absent only if the monitored metric was NaN every epoch: keep the last weights
         model.load_state_dict(load_file(best, device=str(device)))
     save_weights(model, run_dir / "model.safetensors")
-    test = evaluate(model, data.test, task.collate, cfg.eval.batch_size, device, dtype)
+    test = evaluate(model, data.test, task.collate, cfg.eval.batch_size, device, dtype,
+                    epoch_batches=task.epoch_batches)
     if task.report is not None:  # e.g. classify: confusion matrix as text and plots/confusion.png
         console.print(task.report(model, data, cfg, run_dir, device), markup=False, highlight=False, soft_wrap=True)
     note = plot_curves(MetricsLog(run_dir / "metrics.jsonl").read(), result.monitor, run_dir / "plots" / "curves.png")
@@ -156,6 +161,7 @@ class Trainer:
     recipe: str
     log: MetricsLog
     shuffle_state: torch.Tensor = field(default_factory=lambda: torch.empty(0))  # generator state at epoch start
+    epoch_batches: EpochBatches | None = None  # the task's own batches of a pass; None: shuffled, collated examples
 
     @property
     def last(self) -> Path:
@@ -171,14 +177,18 @@ class Trainer:
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         config_dict = recipes.to_dict(self.cfg)
+        carried = getattr(self.model, "carried_state", None)  # optional: state carried from batch to batch (lm)
         checkpoint.save(self.last, {
             "recipe": self.recipe, "config": config_dict, "config_sha256": checkpoint.config_hash(config_dict),
             "metrics_bytes": self.log.size(), "loop": asdict(state), "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "rng": rng})
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "rng": rng,
+            "carried": carried() if carried is not None else {}})
 
     def restore(self, saved: Mapping[str, Any]) -> LoopState:
         """Load a checkpoint's state into the pieces; cut metrics.jsonl back to its length then."""
         self.model.load_state_dict(saved["model"])
+        if saved.get("carried"):  # absent from checkpoints written before models could carry state
+            self.model.load_carried_state(saved["carried"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["rng"]["torch"])
@@ -192,21 +202,30 @@ class Trainer:
 
 def fit(model: nn.Module, train_set: Sequence[Any], valid_set: Sequence[Any], collate: Callable[..., Any],
         cfg: Config, device: torch.device, run_dir: Path, console: Console, *, headline: str, recipe: str = "",
-        resume_state: Mapping[str, Any] | None = None, dtype: torch.dtype | None = None) -> FitResult:
+        resume_state: Mapping[str, Any] | None = None, dtype: torch.dtype | None = None,
+        epoch_batches: EpochBatches | None = None) -> FitResult:
     """AdamW over ``cfg.train.epochs`` epochs (fewer if early stopping fires), scoring
     ``valid_set`` after each; records go to RUN_DIR/metrics.jsonl, checkpoints to
     RUN_DIR/checkpoints. ``resume_state``: a loaded checkpoint to continue from.
+    ``epoch_batches``: the task's own batches of a pass (see :mod:`seqlab.tasks`); None:
+    ``collate`` over shuffled examples.
     """
     t = cfg.train
     monitor, explicit = monitor_name(t, headline), t.monitor is not None
-    check_monitor(monitor, [f"valid_{name}" for name in evaluate(
-        model, valid_set[:cfg.eval.batch_size], collate, cfg.eval.batch_size, device, dtype)], explicit)
+    if epoch_batches is None:
+        probe = evaluate(model, valid_set[:cfg.eval.batch_size], collate, cfg.eval.batch_size, device, dtype)
+        per_epoch = math.ceil(len(train_set) / t.batch_size)
+    else:  # the first batch of the validation pass names the metrics; one epoch drawn aside gives its length
+        probe = _evaluate_batches(model, itertools.islice(epoch_batches(valid_set, cfg.eval.batch_size, None), 1),
+                                  device, dtype)
+        per_epoch = len(epoch_batches(train_set, t.batch_size, torch.Generator().manual_seed(cfg.seed)))
+    check_monitor(monitor, [f"valid_{name}" for name in probe], explicit)
     mode = monitor_mode(t, monitor)
-    per_epoch = math.ceil(len(train_set) / t.batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     (run_dir / checkpoint.FOLDER).mkdir(exist_ok=True)
     trainer = Trainer(model, optimizer, build_scheduler(optimizer, t, t.epochs * per_epoch, mode),
-                      torch.Generator().manual_seed(cfg.seed), cfg, run_dir, recipe, MetricsLog(run_dir / "metrics.jsonl"))
+                      torch.Generator().manual_seed(cfg.seed), cfg, run_dir, recipe, MetricsLog(run_dir / "metrics.jsonl"),
+                      epoch_batches=epoch_batches)
     state = LoopState() if resume_state is None else trainer.restore(resume_state)
     board = TensorBoard(t.tensorboard, run_dir / "tensorboard")
     kill_after = int(os.environ[KILL_AFTER_STEP_ENV]) if KILL_AFTER_STEP_ENV in os.environ else None
@@ -236,8 +255,11 @@ def run_epoch(trainer: Trainer, state: LoopState, train_set: Sequence[Any], coll
     trainer.model.train()
     began = since = time.perf_counter()  # since: the start of the current step record's window
     seen = 0  # tokens trained on since began, for the progress bar's speed
-    for index, batch in enumerate(batches(train_set, t.batch_size, collate, trainer.generator, start=state.batch),
-                                  start=state.batch):
+    if trainer.epoch_batches is None:
+        epoch = batches(train_set, t.batch_size, collate, trainer.generator, start=state.batch)
+    else:
+        epoch = itertools.islice(trainer.epoch_batches(train_set, t.batch_size, trainer.generator), state.batch, None)
+    for index, batch in enumerate(epoch, start=state.batch):
         batch = batch.to(device)
         lr = trainer.optimizer.param_groups[0]["lr"]
         try:
@@ -277,7 +299,8 @@ def end_epoch(trainer: Trainer, state: LoopState, valid_set: Sequence[Any], coll
               board: TensorBoard) -> dict[str, Any]:
     """Validate, keep the best weights, step plateau, decide on early stopping, checkpoint."""
     t = trainer.cfg.train
-    valid = evaluate(trainer.model, valid_set, collate, trainer.cfg.eval.batch_size, device, dtype)
+    valid = evaluate(trainer.model, valid_set, collate, trainer.cfg.eval.batch_size, device, dtype,
+                     epoch_batches=trainer.epoch_batches)
     record = {"kind": "epoch", "epoch": state.epoch, "step": state.step, "train_loss": state.loss_sum / state.tokens,
               **{f"valid_{name}": value for name, value in valid.items()}}
     value = record[monitor]
@@ -316,13 +339,22 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Any, c
     return value
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, examples: Sequence[Any], collate: Callable[..., Any], batch_size: int,
-             device: torch.device, dtype: torch.dtype | None = None) -> dict[str, float]:
-    """Score ``examples`` in eval mode: each metric's sums over all batches, divided."""
+             device: torch.device, dtype: torch.dtype | None = None, *,
+             epoch_batches: EpochBatches | None = None) -> dict[str, float]:
+    """Score ``examples`` in eval mode: each metric's sums over all batches, divided.
+    ``epoch_batches``: the task's own batches (called with no generator: in order), as in :func:`fit`."""
+    if epoch_batches is None:
+        return _evaluate_batches(model, batches(examples, batch_size, collate), device, dtype)
+    return _evaluate_batches(model, epoch_batches(examples, batch_size, None), device, dtype)
+
+
+@torch.no_grad()
+def _evaluate_batches(model: nn.Module, pass_batches: Iterable[Any], device: torch.device,
+                      dtype: torch.dtype | None) -> dict[str, float]:
     model.eval()
     totals: dict[str, list[float]] = {}
-    for batch in batches(examples, batch_size, collate):
+    for batch in pass_batches:
         with _autocast(device.type, dtype):
             metrics = model.metrics(batch.to(device))
         for name, (value, count) in metrics.items():
