@@ -10,6 +10,7 @@ import torch
 
 import seqlab
 from seqlab import bundle, config, decode
+from seqlab.data.batching import pad
 from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID, UnknownTokenWarning
 from seqlab.errors import ConfigError, DataError
 from seqlab.tasks import seq2seq, tag
@@ -64,7 +65,7 @@ def test_beam_size_one_is_greedy(dates_run):
     """The invariance decode promises, through the bundle's one search function."""
     translator = seqlab.load(dates_run)
     ids = [translator.source_ids(text) for text in ["Nov 23, 26", "23.11.2026", "Monday, March 2nd 1999"]]
-    src, lengths, _ = bundle.pad(ids, PAD_ID)
+    src, lengths, _ = pad(ids, PAD_ID)
     greedy = bundle.search(translator.model, src, lengths, 1, 30)
     with torch.no_grad():
         state = translator.model.initial_state(translator.model.encode(src, lengths))
