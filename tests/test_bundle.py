@@ -13,6 +13,7 @@ from seqlab import bundle, config, decode
 from seqlab.data.batching import pad
 from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID, UnknownTokenWarning
 from seqlab.errors import ConfigError, DataError
+from seqlab.runs import list_runs
 from seqlab.tasks import seq2seq, tag
 
 
@@ -167,7 +168,7 @@ def test_list_runs_newest_first_and_unfinished(tag_run, dates_run, tmp_path):
     (tmp_path / "not-a-run").mkdir()
     for name, when in (("a", 1_000_000), ("b", 3_000_000), ("c", 2_000_000)):
         os.utime(tmp_path / name / "config.yaml", (when, when))
-    runs = bundle.list_runs(tmp_path)
+    runs = list_runs(tmp_path)
     assert [run.path.name for run in runs] == ["b", "c", "a"]
     assert [run.finished for run in runs] == [True, False, True]
     assert runs[0].task == "seq2seq" and runs[0].metric == "exact_match"

@@ -308,7 +308,8 @@ class Translator(_Predictor):
         beam_size: 1 is greedy search. max_len: most output tokens (eos included);
         None: 2 S + 10 for a source of S tokens, as in training. length_penalty: GNMT's
         alpha for ranking beams. max_source_len: longest source (default: the recipe's);
-        on_long: "truncate" (warn) or "refuse". An empty source gives an empty output.
+        on_long: "truncate" (warn) or "refuse". An empty source gives an empty output
+        without decoding (score 0, attention of shape (1, 0)).
         """
         texts = _texts(texts)
         if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
@@ -411,46 +412,3 @@ def _check_same_vocabularies(predictor: _Predictor, data: object) -> None:
                             "with the run (the data files changed since training?); the scores would not "
                             "describe this model")
 
-
-# -- listing run dirs: seqlab runs -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """One run dir as `seqlab runs` shows it; the summary fields are None for an unfinished run."""
-
-    path: Path
-    task: str | None
-    recipe: str | None
-    started: float  # mtime of config.yaml, written first: when the run began (seconds since the epoch)
-    finished: bool
-    best_epoch: int | None = None
-    metric: str | None = None  # the headline metric's name, on test
-    value: float | None = None
-    wall_time_s: float | None = None
-
-
-def list_runs(folder: str | Path = "runs") -> list[RunInfo]:
-    """Every run dir (a folder with config.yaml) directly under ``folder``, newest first."""
-    import yaml
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: no such folder of runs")
-    runs = []
-    for run_dir in (p for p in folder.iterdir() if (p / CONFIG).is_file()):
-        try:
-            raw = yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError):
-            raw = None
-        task = raw.get("task") if isinstance(raw, dict) else None
-        started = (run_dir / CONFIG).stat().st_mtime
-        try:
-            summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-            headline = summary["headline"]
-            runs.append(RunInfo(run_dir, summary.get("task", task), summary.get("recipe"), started, True,
-                                summary["best"]["epoch"], headline["metric"], headline["value"],
-                                summary.get("wall_time_s")))
-        except (OSError, ValueError, KeyError, TypeError):  # no (readable) summary: not finished
-            runs.append(RunInfo(run_dir, task, None, started, False))
-    return sorted(runs, key=lambda run: (run.started, run.path.name), reverse=True)

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from seqlab.bundle import list_runs
+    from seqlab.runs import list_runs
 
     runs = list_runs(args.folder)
     if not runs:
