@@ -27,3 +27,11 @@ def train(recipe: str | Path | None = None, overrides: Mapping[str, Any] | Itera
     from seqlab.training import loop
 
     return loop.train(recipe, overrides, out, resume)
+
+
+def load(path: str | Path, device: str = "cpu") -> Any:
+    """Open a finished run dir and return its predictor: ``predict`` (classify, tag) or
+    ``translate`` (seq2seq). See :func:`seqlab.bundle.load`; torch is imported on the first call."""
+    from seqlab import bundle
+
+    return bundle.load(path, device)

@@ -23,6 +23,10 @@ COMMANDS = {
     "train": "seqlab.cli.train",
     "explain": "seqlab.cli.explain",
     "data": "seqlab.cli.data",
+    "eval": "seqlab.cli.eval",
+    "predict": "seqlab.cli.predict",
+    "translate": "seqlab.cli.translate",
+    "runs": "seqlab.cli.runs",
 }
 
 

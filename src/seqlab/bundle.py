@@ -1,0 +1,414 @@
+"""A finished run dir is a bundle: load it in one call and predict, tag or translate.
+
+A run dir (see :mod:`seqlab.training.loop`) holds ``config.yaml`` (the resolved recipe),
+``model.safetensors`` (the best weights), the files its task's ``data.save(run_dir)``
+wrote (tokenizer and vocabularies), ``metrics.jsonl``, ``summary.json`` and ``plots/``.
+:func:`load` rebuilds tokenizer, vocabulary and model from those files alone, without
+the dataset, and returns the predictor that fits the task:
+
+| task       | predictor     | call                                                          |
+| ---------- | ------------- | ------------------------------------------------------------- |
+| `classify` | `Classifier`  | ``predict(texts) -> [(label, probability)]``, ``predict_proba`` |
+| `tag`      | `Tagger`      | ``predict(texts or token lists) -> [[tag per token]]``          |
+| `seq2seq`  | `Translator`  | ``translate(texts, beam_size=1, ...)``                          |
+
+Weights load with safetensors only (never pickle), so a bundle from a stranger runs no
+code. Loading never writes to the bundle: the weights file is read as bytes and parsed
+in memory. Every problem is a :class:`~seqlab.errors.DataError` or ConfigError naming
+the file: not a run dir, a missing file, a corrupted or truncated weights file, weights
+that do not fit the config (the parameter named).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from seqlab import config as recipes
+from seqlab import decode
+from seqlab.config import Config
+from seqlab.data import tokenize
+from seqlab.data.batching import pad
+from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID, UNK_ID, UnknownTokenWarning, Vocab
+from seqlab.errors import ConfigError, DataError
+from seqlab.tasks import get_task
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.yaml"
+# The command that fits each task's bundle, for errors that point the user the right way.
+COMMAND_FOR_TASK = {"classify": "predict", "tag": "predict", "seq2seq": "translate", "lm": "generate",
+                    "forecast": "forecast", "word2vec": "similar"}
+
+
+class LongSourceWarning(UserWarning):
+    """A source longer than the allowed maximum was cut to it."""
+
+
+# -- opening a run dir -----------------------------------------------------------------
+
+
+def read_config(path: str | Path) -> tuple[Path, Config]:
+    """Check that ``path`` is a run dir and return it with its resolved config."""
+    run_dir = Path(path)
+    if not run_dir.is_dir():
+        raise DataError(f"{run_dir}: not a run dir (no such folder); expected a folder written by seqlab train")
+    if not (run_dir / CONFIG).is_file():
+        raise DataError(f"{run_dir}: not a run dir: {CONFIG} is missing (seqlab train writes it first)")
+    try:
+        cfg = recipes.load(run_dir / CONFIG)
+    except ConfigError as err:
+        raise ConfigError(f"{run_dir / CONFIG}: {err}") from None
+    return run_dir, cfg
+
+
+def load_weights(model: nn.Module, path: Path) -> None:
+    """Load ``path`` (safetensors) into ``model``, checking every name and shape first.
+
+    The file is read as bytes and parsed in memory, so nothing is mapped or written.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_bytes
+
+    if not path.is_file():
+        raise DataError(f"{path} is missing: the run has no final weights (did training finish?)")
+    try:
+        tensors = load_bytes(path.read_bytes())
+    except (SafetensorError, ValueError, RuntimeError) as err:
+        raise DataError(f"{path} is corrupted or truncated: {err}") from None
+    expected = model.state_dict()
+    missing = [name for name in expected if name not in tensors]
+    unexpected = [name for name in tensors if name not in expected]
+    if missing or unexpected:
+        raise DataError(f"{path} does not match {CONFIG}: missing parameters {missing[:5]}, "
+                        f"unexpected parameters {unexpected[:5]}")
+    for name, tensor in expected.items():
+        if tuple(tensors[name].shape) != tuple(tensor.shape):
+            raise DataError(f"{path} does not match {CONFIG}: parameter {name!r} has shape "
+                            f"{tuple(tensors[name].shape)} in the file, the config builds {tuple(tensor.shape)}")
+    model.load_state_dict(tensors)
+
+
+def _read_list(path: Path) -> list[str]:
+    """A JSON list of strings (labels.json, tags.json)."""
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path} is missing; the run dir is incomplete") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not a JSON list ({err})") from None
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items) or not items:
+        raise DataError(f"{path}: expected a non-empty JSON list of strings")
+    return items
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """What a task's data.save() wrote, read back: the pieces its build_model needs."""
+
+    tokenizer: tokenize.Tokenizer | None = None
+    vocab: Vocab | None = None
+    labels: tuple[str, ...] = ()  # classify: label id -> label
+    tags: tuple[str, ...] = ()  # tag: tag id -> tag
+    src_vocab: Vocab | None = None
+    tgt_vocab: Vocab | None = None
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def num_tags(self) -> int:
+        return len(self.tags)
+
+
+def _read_saved(run_dir: Path, cfg: Config) -> _Saved:
+    """Read the vocabulary files each task's data.save() writes (see tasks/*.py)."""
+    if cfg.task == "classify":
+        return _Saved(tokenizer=tokenize.load(run_dir / "tokenizer.json", cfg.data.tokenizer),
+                      vocab=Vocab.load(run_dir / "vocab.json"), labels=tuple(_read_list(run_dir / "labels.json")))
+    if cfg.task == "tag":
+        return _Saved(vocab=Vocab.load(run_dir / "vocab.json"), tags=tuple(_read_list(run_dir / "tags.json")))
+    if cfg.task == "seq2seq":
+        return _Saved(tokenizer=tokenize.load(run_dir / "tokenizer.json", cfg.data.tokenizer),
+                      src_vocab=Vocab.load(run_dir / "src_vocab.json"), tgt_vocab=Vocab.load(run_dir / "tgt_vocab.json"))
+    command = COMMAND_FOR_TASK.get(cfg.task)
+    hint = f" (use seqlab {command})" if command else ""
+    raise ConfigError(f"{run_dir / CONFIG}: seqlab.load has no predictor for task {cfg.task!r}{hint}")
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> Classifier | Tagger | Translator:
+    """Open the run dir ``path`` and return its predictor (see the module docstring)."""
+    run_dir, cfg = read_config(path)
+    saved = _read_saved(run_dir, cfg)
+    model = get_task(cfg.task).build_model(cfg, saved)
+    load_weights(model, run_dir / WEIGHTS)
+    model.to(device).eval()
+    predictor = {"classify": Classifier, "tag": Tagger, "seq2seq": Translator}[cfg.task]
+    return predictor(run_dir, cfg, model, saved, torch.device(device))
+
+
+@dataclass
+class _Predictor:
+    """A loaded bundle: its folder, resolved config, model (eval mode) and vocabularies."""
+
+    run_dir: Path
+    cfg: Config
+    model: nn.Module
+    saved: _Saved
+    device: torch.device
+
+    @property
+    def task(self) -> str:
+        return self.cfg.task
+
+    def _batches(self, items: Sequence, size: int | None = None):
+        size = size or self.cfg.eval.batch_size
+        for start in range(0, len(items), size):
+            yield start, items[start:start + size]
+
+
+# -- classify --------------------------------------------------------------------------
+
+
+class Classifier(_Predictor):
+    """A classify bundle. ``labels``: the classes, in the order of ``predict_proba``'s columns."""
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.saved.labels)
+
+    def encode(self, text: str) -> list[int]:
+        """Text -> ids as the task's load_data encodes it: tokenize, cap, look up; never empty."""
+        tokens = self.saved.tokenizer.tokenize(text)[:self.cfg.data.max_tokens_per_example]
+        return self.saved.vocab.encode(tokens) or [UNK_ID]
+
+    @torch.no_grad()
+    def probabilities(self, texts: Sequence[str]) -> Tensor:
+        """(N, C) class probabilities of each text, on the CPU."""
+        from seqlab.tasks.classify import ClassifyExample, collate
+
+        texts = _texts(texts)
+        out = []
+        for _, chunk in self._batches(texts):
+            batch = collate([ClassifyExample(self.encode(text), 0) for text in chunk])  # label unused
+            out.append(self.model.predict(batch.to(self.device))[1])
+        return torch.cat(out) if out else torch.empty(0, len(self.labels))
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """The most likely label of each text with its probability."""
+        probabilities = self.probabilities(texts)
+        best = probabilities.argmax(dim=-1).tolist() if len(probabilities) else []
+        return [(self.labels[i], float(probabilities[n, i])) for n, i in enumerate(best)]
+
+    def predict_proba(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """Every class's probability for each text, as ``{label: probability}``."""
+        return [dict(zip(self.labels, row)) for row in self.probabilities(texts).tolist()]
+
+
+# -- tag -------------------------------------------------------------------------------
+
+
+class Tagger(_Predictor):
+    """A tag bundle: one tag per whitespace-separated token (the task's tokenization)."""
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self.saved.tags)
+
+    @torch.no_grad()
+    def predict(self, inputs: Sequence[str] | Sequence[Sequence[str]]) -> list[list[str]]:
+        """Texts (split on whitespace) or token lists -> the predicted tag of every token.
+        An empty input gets an empty tag list."""
+        from seqlab.tasks.tag import TagExample, collate
+
+        if isinstance(inputs, str):
+            raise TypeError(f"predict takes a list of texts or token lists, got the string {inputs[:40]!r}")
+        token_lists = [item.split() if isinstance(item, str) else list(item) for item in inputs]
+        out: list[list[str]] = [[] for _ in token_lists]
+        real = [n for n, tokens in enumerate(token_lists) if tokens]  # the encoder needs >= 1 step
+        for _, chunk in self._batches(real):
+            ids = [self.saved.vocab.encode(token_lists[n]) for n in chunk]
+            batch = collate([TagExample(row, [PAD_ID] * len(row)) for row in ids])  # tags unused
+            for n, tag_ids in zip(chunk, self.model.predict(batch.to(self.device))):
+                out[n] = [self.saved.tags[i] for i in tag_ids]
+        return out
+
+
+# -- seq2seq ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Translation:
+    """One translation. attention: (T + 1, S) weights while writing each output token and
+    the <eos> (rows; T rows when the output hit the length limit without <eos>) over the
+    source tokens (columns); None unless asked for."""
+
+    text: str
+    source_tokens: list[str]
+    output_tokens: list[str]
+    score: float  # total log-probability of the output (eos included)
+    attention: Tensor | None = None
+
+
+def search(model: nn.Module, src: Tensor, src_lengths: Tensor, beam_size: int, max_len: int | Tensor,
+           length_penalty: float = 0.0) -> decode.Decoded:
+    """Decode a batch of sources: greedy for beam_size 1, else beam search (seqlab.decode)
+    over the model's ``encode`` / ``initial_state`` / ``step``. src (B, S); src_lengths (B,)."""
+    state = model.initial_state(model.encode(src, src_lengths))
+    if beam_size == 1:
+        return decode.greedy(model.step, state, src.shape[0], SOS_ID, EOS_ID, max_len, pad_id=PAD_ID)
+    return decode.beam_search(model.step, state, src.shape[0], SOS_ID, EOS_ID, max_len, beam_size,
+                              length_penalty=length_penalty, pad_id=PAD_ID)
+
+
+class Translator(_Predictor):
+    """A seq2seq bundle.
+
+    ``max_source_len``: the longest source the recipe allows (``data.max_tokens_per_example``),
+    or None when it sets none.
+    """
+
+    @property
+    def max_source_len(self) -> int | None:
+        return self.cfg.data.max_tokens_per_example
+
+    def source_ids(self, text: str, max_source_len: int | None = None, on_long: str = "truncate") -> list[int]:
+        """Tokenize and look up one source; a source over ``max_source_len`` tokens is cut
+        (with a LongSourceWarning) or refused (DataError), as ``on_long`` says."""
+        tokens = self.saved.tokenizer.tokenize(text)
+        if max_source_len is not None and len(tokens) > max_source_len:
+            message = f"source of {len(tokens)} tokens is longer than the maximum {max_source_len}: {text[:40]!r}"
+            if on_long == "refuse":
+                raise DataError(message + "; shorten it or use --on-long truncate")
+            warnings.warn(message + f"; kept its first {max_source_len} tokens", LongSourceWarning, stacklevel=3)
+            tokens = tokens[:max_source_len]
+        ids = self.saved.src_vocab.encode(tokens)
+        if ids and all(i == UNK_ID for i in ids):
+            warnings.warn(f"every token of source {text[:40]!r} is unknown to the model's vocabulary; "
+                          "the translation is a guess", UnknownTokenWarning, stacklevel=3)
+        return ids
+
+    @torch.no_grad()
+    def translate(self, texts: Sequence[str], beam_size: int = 1, max_len: int | None = None,
+                  length_penalty: float = 0.0, return_attention: bool = False, max_source_len: int | None = None,
+                  on_long: str = "truncate") -> list[str] | list[Translation]:
+        """Translate each text; returns strings, or :class:`Translation` records with
+        ``return_attention`` (attention weights included).
+
+        beam_size: 1 is greedy search. max_len: most output tokens (eos included);
+        None: 2 S + 10 for a source of S tokens, as in training. length_penalty: GNMT's
+        alpha for ranking beams. max_source_len: longest source (default: the recipe's);
+        on_long: "truncate" (warn) or "refuse". An empty source gives an empty output
+        without decoding (score 0, attention of shape (1, 0)).
+        """
+        texts = _texts(texts)
+        if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
+            raise ValueError(f"beam size must be an integer >= 1, got {beam_size!r}")
+        if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, int) or max_len <= 0):
+            raise ValueError(f"max length must be an integer > 0, got {max_len!r}")
+        if on_long not in ("truncate", "refuse"):
+            raise ValueError(f"on_long must be 'truncate' or 'refuse', got {on_long!r}")
+        limit = self.max_source_len if max_source_len is None else max_source_len
+        ids = [self.source_ids(text, limit, on_long) for text in texts]
+        out = [Translation("", [], [], 0.0, torch.zeros(1, 0) if return_attention else None) for _ in texts]
+        real = [n for n, row in enumerate(ids) if row]  # an empty source has nothing to attend to
+        for _, chunk in self._batches(real):
+            for n, translation in zip(chunk, self._translate_ids([ids[n] for n in chunk], beam_size, max_len,
+                                                                 length_penalty, return_attention)):
+                out[n] = translation
+        return out if return_attention else [t.text for t in out]
+
+    def _translate_ids(self, ids: list[list[int]], beam_size: int, max_len: int | None, length_penalty: float,
+                       return_attention: bool) -> list[Translation]:
+        src, src_lengths, _ = pad(ids, PAD_ID)  # (B, S), (B,)
+        src = src.to(self.device)
+        limit = 2 * src_lengths + 10 if max_len is None else max_len
+        decoded = search(self.model, src, src_lengths, beam_size, limit, length_penalty)
+        outputs = [row[:length - int(row[length - 1] == EOS_ID)].tolist()
+                   for row, length in zip(decoded.tokens.cpu(), decoded.lengths.tolist())]
+        alphas = None
+        if return_attention:  # teacher-force the chosen output: the attention it had while decoding
+            tgt_in, _, _ = pad([[SOS_ID, *row] for row in outputs], PAD_ID)
+            _, alphas = self.model(src, src_lengths, tgt_in.to(self.device))  # (B, T, S)
+        src_vocab, tgt_vocab, tokenizer = self.saved.src_vocab, self.saved.tgt_vocab, self.saved.tokenizer
+        result = []
+        for b, (row, output, length) in enumerate(zip(ids, outputs, decoded.lengths.tolist())):
+            tokens = tgt_vocab.decode(output)
+            weights = None if alphas is None else alphas[b, :length, :len(row)].cpu()  # (T [+ eos], S)
+            result.append(Translation(tokenizer.detokenize(tokens), src_vocab.decode(row, strip_special=False),
+                                      tokens, float(decoded.scores[b]), weights))
+        return result
+
+
+def _texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError(f"pass a list of texts, got the string {texts[:40]!r}; wrap it: [text]")
+    texts = list(texts)
+    bad = next((t for t in texts if not isinstance(t, str)), None)
+    if bad is not None:
+        raise TypeError(f"texts must be strings, got {type(bad).__name__}: {bad!r:.40}")
+    return texts
+
+
+# -- scoring a bundle again: seqlab eval -------------------------------------------------
+
+SPLITS = ("test", "valid")
+_EVAL_SECTIONS = ("data.", "eval.")  # what eval may override: the data it reads and how it batches
+
+
+def evaluate_run(path: str | Path, split: str = "test", overrides: Sequence[str] = (),
+                 device: str | torch.device = "cpu") -> dict:
+    """Rebuild ``split`` from the run's recipe (``task.load_data``), score the bundle's model
+    on it with the training loop's own :func:`~seqlab.training.loop.evaluate`, and write
+    RUN/eval-SPLIT.json atomically. Returns what it wrote.
+
+    ``overrides`` (``data.*`` and ``eval.*`` keys only: the model is the bundle's) change the
+    data read or the batch size. The rebuilt vocabularies must equal the bundle's, else the
+    data changed since training and the scores would be meaningless: a DataError says so.
+    """
+    from seqlab.training.checkpoint import write_atomic
+    from seqlab.training.loop import evaluate
+
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    predictor = load(path, device)
+    for item in overrides:
+        key = str(item).partition("=")[0].strip()
+        if not key.startswith(_EVAL_SECTIONS):
+            raise ConfigError(f"override {item!r}: eval takes only data.* and eval.* keys; the model and its "
+                              f"training come from {predictor.run_dir / CONFIG}")
+    cfg = recipes.apply_overrides(predictor.cfg, overrides)
+    task = get_task(cfg.task)
+    data = task.load_data(cfg)
+    _check_same_vocabularies(predictor, data)
+    examples = getattr(data, split)
+    metrics = evaluate(predictor.model, examples, task.collate, cfg.eval.batch_size, predictor.device)
+    result = {"split": split, "num_examples": len(examples), "headline": task.headline, "metrics": metrics,
+              "overrides": list(overrides)}
+    out = predictor.run_dir / f"eval-{split}.json"
+    write_atomic(out, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8"))
+    return result
+
+
+def _check_same_vocabularies(predictor: _Predictor, data: object) -> None:
+    saved = predictor.saved
+    for name in ("vocab", "src_vocab", "tgt_vocab", "labels", "tags"):
+        ours = getattr(saved, name)
+        if ours is None or ours == () or not hasattr(data, name):
+            continue
+        theirs = getattr(data, name)
+        if (tuple(theirs) if isinstance(ours, tuple) else theirs) != ours:
+            raise DataError(f"{predictor.run_dir}: the recipe's data now gives another {name} than the one saved "
+                            "with the run (the data files changed since training?); the scores would not "
+                            "describe this model")
+

@@ -1,0 +1,56 @@
+"""The run dirs under a folder, as `seqlab runs` lists them: finished or not, newest first.
+
+A run dir is a folder holding config.yaml (written first, when a run starts); it is
+finished once summary.json is there (written last). Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from seqlab.errors import DataError
+
+CONFIG = "config.yaml"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One run dir as `seqlab runs` shows it; the summary fields are None for an unfinished run."""
+
+    path: Path
+    task: str | None
+    recipe: str | None
+    started: float  # mtime of config.yaml, written first: when the run began (seconds since the epoch)
+    finished: bool
+    best_epoch: int | None = None
+    metric: str | None = None  # the headline metric's name, on test
+    value: float | None = None
+    wall_time_s: float | None = None
+
+
+def list_runs(folder: str | Path = "runs") -> list[RunInfo]:
+    """Every run dir (a folder with config.yaml) directly under ``folder``, newest first."""
+    import yaml
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder of runs")
+    runs = []
+    for run_dir in (p for p in folder.iterdir() if (p / CONFIG).is_file()):
+        try:
+            raw = yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            raw = None
+        task = raw.get("task") if isinstance(raw, dict) else None
+        started = (run_dir / CONFIG).stat().st_mtime
+        try:
+            summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+            headline = summary["headline"]
+            runs.append(RunInfo(run_dir, summary.get("task", task), summary.get("recipe"), started, True,
+                                summary["best"]["epoch"], headline["metric"], headline["value"],
+                                summary.get("wall_time_s")))
+        except (OSError, ValueError, KeyError, TypeError):  # no (readable) summary: not finished
+            runs.append(RunInfo(run_dir, task, None, started, False))
+    return sorted(runs, key=lambda run: (run.started, run.path.name), reverse=True)

@@ -1,0 +1,63 @@
+"""Shared fixtures: tiny finished runs, each trained once per test session.
+
+The bundle, eval, predict, translate and runs tests all read these run dirs; a test
+that damages a run works on its own copy (``shutil.copytree``).
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+
+import pytest
+
+TINY = {"train.epochs": 1, "train.checkpoint_every": None}
+
+
+@pytest.fixture(scope="session")
+def tag_run(tmp_path_factory):
+    """toy-tag, one epoch on 200 generated sequences."""
+    import seqlab
+
+    out = tmp_path_factory.mktemp("bundles") / "tag"
+    return seqlab.train("toy-tag", {**TINY, "data.num_train": 200, "data.num_valid": 40, "data.num_test": 60,
+                                    "model.hidden_size": 16}, out=out)
+
+
+@pytest.fixture(scope="session")
+def dates_run(tmp_path_factory):
+    """dates-smoke (char seq2seq with attention), one epoch on 300 pairs."""
+    import seqlab
+
+    out = tmp_path_factory.mktemp("bundles") / "dates"
+    return seqlab.train("dates-smoke", {**TINY, "data.num_train": 300, "data.num_valid": 30, "data.num_test": 30,
+                                        "model.hidden_size": 32}, out=out)
+
+
+POSITIVE = ["good", "great", "fine", "lovely", "superb"]
+NEGATIVE = ["bad", "awful", "poor", "dull", "boring"]
+FILLER = ["the", "film", "was", "plot", "really", "and"]
+
+
+def write_reviews(path, n: int = 120, seed: int = 0) -> None:
+    """A small labeled CSV (text,label,id): a review is positive when it holds a positive word."""
+    rng = random.Random(seed)
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["id", "text", "label"])
+        for i in range(n):
+            label = rng.choice(["pos", "neg"])
+            words = rng.sample(FILLER, 3) + [rng.choice(POSITIVE if label == "pos" else NEGATIVE)]
+            rng.shuffle(words)
+            writer.writerow([i, " ".join(words), label])
+
+
+@pytest.fixture(scope="session")
+def classify_run(tmp_path_factory):
+    """classify-csv on a 120-row CSV written here (12 rows carved out for test)."""
+    import seqlab
+
+    folder = tmp_path_factory.mktemp("bundles")
+    write_reviews(folder / "reviews.csv")
+    return seqlab.train("classify-csv", {**TINY, "train.epochs": 3, "data.train": str(folder / "reviews.csv"),
+                                         "model.hidden_size": 8, "model.embedding_dim": 8}, out=folder / "classify")
