@@ -67,7 +67,8 @@ def test_beam_size_one_is_greedy(dates_run):
     translator = seqlab.load(dates_run)
     ids = [translator.source_ids(text) for text in ["Nov 23, 26", "23.11.2026", "Monday, March 2nd 1999"]]
     src, lengths, _ = pad(ids, PAD_ID)
-    greedy = bundle.search(translator.model, src, lengths, 1, 30)
+    with torch.no_grad():
+        greedy = translator.model.search(src, lengths, beam_size=1, max_len=30)
     with torch.no_grad():
         state = translator.model.initial_state(translator.model.encode(src, lengths))
         beam = decode.beam_search(translator.model.step, state, 3, SOS_ID, EOS_ID, 30, 1, pad_id=PAD_ID)
@@ -174,3 +175,21 @@ def test_list_runs_newest_first_and_unfinished(tag_run, dates_run, tmp_path):
     assert runs[0].task == "seq2seq" and runs[0].metric == "exact_match"
     assert runs[0].value == _summary(dates_run)["headline"]["value"]
     assert runs[1].task == "tag" and runs[1].value is None and runs[1].best_epoch is None
+
+
+def test_a_corpus_seq2seq_run_loads_and_translates_with_its_recipe_beam(tmp_path):
+    """A run on parallel text (BLEU-scored, scheduled sampling) rebuilds without its data:
+    the bundle's build_model call must not need the training examples or the corpus."""
+    pairs = [("ein hund läuft", "a dog runs"), ("eine katze schläft", "a cat sleeps"),
+             ("ein mann singt", "a man sings"), ("eine frau lacht", "a woman laughs")] * 10
+    (tmp_path / "pairs.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in pairs), encoding="utf-8")
+    run = seqlab.train("multi30k-smoke", {"data.name": None, "data.direction": None, "data.format": "parallel",
+                                          "data.train": str(tmp_path / "pairs.tsv"), "data.min_freq": 1,
+                                          "data.limit_train": None, "data.limit_eval": None,
+                                          "model.hidden_size": 16, "model.embedding_dim": 8, "train.epochs": 2,
+                                          "train.teacher_forcing": 0.5, "train.teacher_forcing_schedule": "linear"},
+                       out=tmp_path / "run")
+    translator = seqlab.load(run)
+    assert isinstance(translator, bundle.Translator) and translator.model.target_text is not None
+    got = translator.translate(["ein hund läuft", ""], beam_size=2)
+    assert len(got) == 2 and isinstance(got[0], str) and got[1] == ""

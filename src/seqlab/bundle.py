@@ -31,13 +31,14 @@ import torch
 from torch import Tensor, nn
 
 from seqlab import config as recipes
-from seqlab import decode
 from seqlab.config import Config
 from seqlab.data import tokenize
 from seqlab.data.batching import pad
+from seqlab.data.generate import GENERATORS
 from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID, UNK_ID, UnknownTokenWarning, Vocab
 from seqlab.errors import ConfigError, DataError
 from seqlab.tasks import get_task
+from seqlab.tasks.seq2seq_data import TargetText
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.yaml"
@@ -117,6 +118,11 @@ class _Saved:
     tags: tuple[str, ...] = ()  # tag: tag id -> tag
     src_vocab: Vocab | None = None
     tgt_vocab: Vocab | None = None
+    train: tuple = ()  # no training examples in a bundle: build_model sizes nothing from them here
+    scored_as_text: bool = False  # seq2seq: a corpus run, whose model detokenizes for BLEU/chrF
+
+    def target_text(self) -> TargetText:
+        return TargetText(self.tgt_vocab, self.tokenizer)
 
     @property
     def vocab_size(self) -> int:
@@ -140,7 +146,8 @@ def _read_saved(run_dir: Path, cfg: Config) -> _Saved:
         return _Saved(vocab=Vocab.load(run_dir / "vocab.json"), tags=tuple(_read_list(run_dir / "tags.json")))
     if cfg.task == "seq2seq":
         return _Saved(tokenizer=tokenize.load(run_dir / "tokenizer.json", cfg.data.tokenizer),
-                      src_vocab=Vocab.load(run_dir / "src_vocab.json"), tgt_vocab=Vocab.load(run_dir / "tgt_vocab.json"))
+                      src_vocab=Vocab.load(run_dir / "src_vocab.json"), tgt_vocab=Vocab.load(run_dir / "tgt_vocab.json"),
+                      scored_as_text=cfg.data.name not in GENERATORS)
     command = COMMAND_FOR_TASK.get(cfg.task)
     hint = f" (use seqlab {command})" if command else ""
     raise ConfigError(f"{run_dir / CONFIG}: seqlab.load has no predictor for task {cfg.task!r}{hint}")
@@ -260,17 +267,6 @@ class Translation:
     attention: Tensor | None = None
 
 
-def search(model: nn.Module, src: Tensor, src_lengths: Tensor, beam_size: int, max_len: int | Tensor,
-           length_penalty: float = 0.0) -> decode.Decoded:
-    """Decode a batch of sources: greedy for beam_size 1, else beam search (seqlab.decode)
-    over the model's ``encode`` / ``initial_state`` / ``step``. src (B, S); src_lengths (B,)."""
-    state = model.initial_state(model.encode(src, src_lengths))
-    if beam_size == 1:
-        return decode.greedy(model.step, state, src.shape[0], SOS_ID, EOS_ID, max_len, pad_id=PAD_ID)
-    return decode.beam_search(model.step, state, src.shape[0], SOS_ID, EOS_ID, max_len, beam_size,
-                              length_penalty=length_penalty, pad_id=PAD_ID)
-
-
 class Translator(_Predictor):
     """A seq2seq bundle.
 
@@ -333,7 +329,7 @@ class Translator(_Predictor):
         src, src_lengths, _ = pad(ids, PAD_ID)  # (B, S), (B,)
         src = src.to(self.device)
         limit = 2 * src_lengths + 10 if max_len is None else max_len
-        decoded = search(self.model, src, src_lengths, beam_size, limit, length_penalty)
+        decoded = self.model.search(src, src_lengths, beam_size=beam_size, max_len=limit, length_penalty=length_penalty)
         outputs = [row[:length - int(row[length - 1] == EOS_ID)].tolist()
                    for row, length in zip(decoded.tokens.cpu(), decoded.lengths.tolist())]
         alphas = None

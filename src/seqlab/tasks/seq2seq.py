@@ -408,7 +408,8 @@ def build_model(cfg: Config, data: Seq2SeqData) -> Seq2Seq:
         )
     decay_steps = None
     if t.teacher_forcing_schedule == "linear":  # over all the run's updates, as the loop counts them
-        decay_steps = t.epochs * math.ceil(len(data.train) / t.batch_size)
+        # (a loaded bundle has no training examples: its schedule is over and never read)
+        decay_steps = max(1, t.epochs * math.ceil(len(data.train) / t.batch_size))
     if data.scored_as_text:
         scores.require_sacrebleu()
     return Seq2Seq(
