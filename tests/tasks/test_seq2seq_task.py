@@ -131,5 +131,21 @@ def test_build_model_passes_the_seq2seq_keys():
     data = task.load_data(cfg)
     model = task.build_model(cfg, data)
     assert task.headline == "exact_match"
-    assert model.cell == "gru" and model.input_feeding and model.out.weight is model.tgt_embedding.weight
+    assert model.cell == "gru" and model.input_feeding and model.out is None  # tied: the embedding is the output matrix
+    hidden = torch.randn(2, 8)
+    expected = hidden @ model.tgt_embedding.weight.T + model.out_bias
+    assert torch.equal(model.logits(hidden), expected)
     assert isinstance(model.attention, AdditiveAttention)
+
+
+def test_a_tied_run_saves_and_loads_its_weights(tmp_path):
+    """Regression: tied output and embedding once shared one storage under two names,
+    which safetensors refuses to write, so a tied run died at its first checkpoint."""
+    import seqlab
+
+    run = seqlab.train("dates-smoke", {"model.tie_embeddings": True, "model.hidden_size": 16, "train.epochs": 1,
+                                       "data.num_train": 100, "data.num_valid": 20, "data.num_test": 20},
+                       out=tmp_path / "run")
+    loaded = seqlab.load(run)
+    assert loaded.model.out is None and "tgt_embedding.weight" in loaded.model.state_dict()
+    assert "out.weight" not in loaded.model.state_dict()

@@ -202,9 +202,11 @@ class Seq2Seq(nn.Module):
         self.attention = build_attention(attention, query_size=hidden_size, key_size=hidden_size)
         self.combine = AttentionalState(hidden_size, hidden_size, out_size)
         self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(out_size, tgt_vocab)
-        if tie_embeddings:
-            self.out.weight = self.tgt_embedding.weight  # (V, E) shared
+        # Tied: logits = s̃ Eᵀ + b with the target embedding E itself, read at call time, not a
+        # second parameter sharing E's memory (safetensors stores each tensor once and refuses
+        # two names for one storage).
+        self.out = None if tie_embeddings else nn.Linear(out_size, tgt_vocab)
+        self.out_bias = nn.Parameter(torch.zeros(tgt_vocab)) if tie_embeddings else None
         self.label_smoothing, self.teacher_forcing = label_smoothing, teacher_forcing
         self.search_settings, self.target_text = search, target_text
         if teacher_forcing.decay_steps is not None:  # the schedule's clock, resumed with the weights
@@ -259,8 +261,14 @@ class Seq2Seq(nn.Module):
             y = torch.cat([y, state.feed.unsqueeze(1)], dim=-1)
         out, state = self._run_decoder(y, state)  # (B, 1, H)
         attentional, alphas = self._attend(out, state.memory, state.mask)  # (B, 1, H_out), (B, 1, S)
-        logits = self.out(self.dropout(attentional)).squeeze(1)
+        logits = self.logits(self.dropout(attentional)).squeeze(1)
         return logits, state._replace(feed=attentional.squeeze(1)), alphas.squeeze(1)
+
+    def logits(self, attentional: Tensor) -> Tensor:
+        """The output layer: (..., H_out) -> (..., V); tied to the target embedding if asked."""
+        if self.out is None:
+            return F.linear(attentional, self.tgt_embedding.weight, self.out_bias)
+        return self.out(attentional)
 
     def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
         """The :mod:`seqlab.decode` contract: log-probabilities (N, V) and the new state."""
@@ -280,7 +288,7 @@ class Seq2Seq(nn.Module):
             y = self.dropout(self.tgt_embedding(tgt_in))  # (B, T, E)
             out, _ = self._run_decoder(y, state)  # the whole target in one call
             attentional, alphas = self._attend(out, state.memory, state.mask)
-            return self.out(self.dropout(attentional)), alphas
+            return self.logits(self.dropout(attentional)), alphas
         logits, alphas = [], []  # s̃_{t-1} feeds step t, or y_{t-1} is the model's own: step through
         tokens = tgt_in[:, 0]
         for t in range(tgt_in.shape[1]):
