@@ -462,7 +462,7 @@ def report(model: Seq2Seq, data: Seq2SeqData, cfg: Config, run_dir: Path, device
         # Teacher-force the model's own output: the same attention rows it had while decoding.
         tgt_in, _, _ = pad([[SOS_ID, *ids] for ids in outputs], PAD_ID)
         _, alphas = model(batch.src, batch.src_lengths, tgt_in.to(device))  # (B, T, S)
-    text = lambda vocab, ids: data.tokenizer.detokenize(vocab.decode(ids))  # noqa: E731
+    text = lambda vocab, ids: data.tokenizer.detokenize(vocab.decode(ids))
     lines = ["examples (test):"]
     for n, (example, ids) in enumerate(zip(data.test[:REPORT_EXAMPLES], outputs), start=1):
         source, output, reference = text(data.src_vocab, example.src), text(data.tgt_vocab, ids), ""
