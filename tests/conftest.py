@@ -61,3 +61,22 @@ def classify_run(tmp_path_factory):
     write_reviews(folder / "reviews.csv")
     return seqlab.train("classify-csv", {**TINY, "train.epochs": 3, "data.train": str(folder / "reviews.csv"),
                                          "model.hidden_size": 8, "model.embedding_dim": 8}, out=folder / "classify")
+
+
+@pytest.fixture(scope="session")
+def shakespeare_run(tmp_path_factory):
+    """shakespeare-smoke (char lm on a token stream), one epoch on 20k characters."""
+    import seqlab
+
+    out = tmp_path_factory.mktemp("bundles") / "shakespeare"
+    return seqlab.train("shakespeare-smoke", {**TINY, "data.limit_train": 20000, "data.limit_eval": 4000,
+                                              "model.hidden_size": 32}, out=out)
+
+
+@pytest.fixture(scope="session")
+def names_lm_run(tmp_path_factory):
+    """names-generate-smoke (char lm of names, conditioned on the language), one epoch on 1,000 names."""
+    import seqlab
+
+    out = tmp_path_factory.mktemp("bundles") / "names-lm"
+    return seqlab.train("names-generate-smoke", {**TINY, "data.limit_train": 1000, "model.hidden_size": 32}, out=out)

@@ -11,6 +11,7 @@ the dataset, and returns the predictor that fits the task:
 | `classify` | `Classifier`  | ``predict(texts) -> [(label, probability)]``, ``predict_proba`` |
 | `tag`      | `Tagger`      | ``predict(texts or token lists) -> [[tag per token]]``          |
 | `seq2seq`  | `Translator`  | ``translate(texts, beam_size=1, ...)``                          |
+| `lm`       | `Generator`   | ``generate(prompt, length, temperature=..., condition=...)``    |
 
 Weights load with safetensors only (never pickle), so a bundle from a stranger runs no
 code. Loading never writes to the bundle: the weights file is read as bytes and parsed
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,9 +36,9 @@ from seqlab.config import Config
 from seqlab.data import tokenize
 from seqlab.data.batching import pad
 from seqlab.data.generate import GENERATORS
-from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID, UNK_ID, UnknownTokenWarning, Vocab
+from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID, SPECIALS, UNK_ID, UnknownTokenWarning, Vocab
 from seqlab.errors import ConfigError, DataError
-from seqlab.tasks import get_task
+from seqlab.tasks import get_task, lm
 from seqlab.tasks.seq2seq_data import TargetText
 
 WEIGHTS = "model.safetensors"
@@ -118,6 +119,7 @@ class _Saved:
     tags: tuple[str, ...] = ()  # tag: tag id -> tag
     src_vocab: Vocab | None = None
     tgt_vocab: Vocab | None = None
+    conditions: tuple[str, ...] = ()  # lm: class id -> class name, for conditioned models
     train: tuple = ()  # no training examples in a bundle: build_model sizes nothing from them here
     scored_as_text: bool = False  # seq2seq: a corpus run, whose model detokenizes for BLEU/chrF
 
@@ -144,6 +146,11 @@ def _read_saved(run_dir: Path, cfg: Config) -> _Saved:
                       vocab=Vocab.load(run_dir / "vocab.json"), labels=tuple(_read_list(run_dir / "labels.json")))
     if cfg.task == "tag":
         return _Saved(vocab=Vocab.load(run_dir / "vocab.json"), tags=tuple(_read_list(run_dir / "tags.json")))
+    if cfg.task == "lm":
+        conditions = run_dir / "conditions.json"
+        return _Saved(tokenizer=tokenize.load(run_dir / "tokenizer.json", cfg.data.tokenizer),
+                      vocab=Vocab.load(run_dir / "vocab.json"),
+                      conditions=tuple(_read_list(conditions)) if conditions.is_file() else ())
     if cfg.task == "seq2seq":
         return _Saved(tokenizer=tokenize.load(run_dir / "tokenizer.json", cfg.data.tokenizer),
                       src_vocab=Vocab.load(run_dir / "src_vocab.json"), tgt_vocab=Vocab.load(run_dir / "tgt_vocab.json"),
@@ -153,14 +160,14 @@ def _read_saved(run_dir: Path, cfg: Config) -> _Saved:
     raise ConfigError(f"{run_dir / CONFIG}: seqlab.load has no predictor for task {cfg.task!r}{hint}")
 
 
-def load(path: str | Path, device: str | torch.device = "cpu") -> Classifier | Tagger | Translator:
+def load(path: str | Path, device: str | torch.device = "cpu") -> Classifier | Tagger | Translator | Generator:
     """Open the run dir ``path`` and return its predictor (see the module docstring)."""
     run_dir, cfg = read_config(path)
     saved = _read_saved(run_dir, cfg)
     model = get_task(cfg.task).build_model(cfg, saved)
     load_weights(model, run_dir / WEIGHTS)
     model.to(device).eval()
-    predictor = {"classify": Classifier, "tag": Tagger, "seq2seq": Translator}[cfg.task]
+    predictor = {"classify": Classifier, "tag": Tagger, "seq2seq": Translator, "lm": Generator}[cfg.task]
     return predictor(run_dir, cfg, model, saved, torch.device(device))
 
 
@@ -408,3 +415,65 @@ def _check_same_vocabularies(predictor: _Predictor, data: object) -> None:
                             "with the run (the data files changed since training?); the scores would not "
                             "describe this model")
 
+
+
+# -- lm --------------------------------------------------------------------------------
+
+
+class Generator(_Predictor):
+    """An lm bundle: text continues a prompt, sampled one token per model step.
+
+    A stream model (Shakespeare, your text) continues the prompt's tokens (an empty prompt
+    starts from a line break, or from the first vocabulary token when the vocabulary has
+    none); a model of whole sequences (names) starts each sample at ``<sos>``, the prompt's
+    tokens after it, and stops at ``<eos>``.
+    """
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        """The class names a conditioned model takes (empty for an unconditioned one)."""
+        return self.saved.conditions if self.model.condition != "none" else ()
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        tokens = self.saved.tokenizer.tokenize(prompt) if prompt else []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnknownTokenWarning)  # told once, below
+            ids = self.saved.vocab.encode(tokens)
+        if UNK_ID in ids:
+            unknown = sorted({t for t, i in zip(tokens, ids) if i == UNK_ID})
+            warnings.warn(f"the prompt has tokens this model never saw, read as <unk>: {unknown[:10]}",
+                          UnknownTokenWarning, stacklevel=3)
+        if lm.reads_sequences(self.cfg):
+            return [SOS_ID, *ids]
+        if ids:
+            return ids
+        start = self.saved.vocab.encode(self.saved.tokenizer.tokenize("\n")) if self.cfg.data.tokenizer == "char" else []
+        return start if start and start[0] != UNK_ID else [len(SPECIALS)]  # the first ordinary token
+
+    def stream(self, prompt: str = "", length: int = 500, *, temperature: float = 1.0, top_k: int | None = None,
+               top_p: float | None = None, seed: int | None = None, condition: str | None = None) -> Iterator[str]:
+        """Yield the text after ``prompt`` piece by piece as it is sampled (up to ``length``
+        new tokens; temperature 0: greedy; ``seed``: repeatable samples). Each piece is the
+        new text since the last one, so joined they are :meth:`generate`'s result."""
+        ids = self.prompt_ids(prompt)
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        steps = self.model.generate(ids, length, temperature=temperature, top_k=top_k, top_p=top_p,
+                                    generator=generator, condition=condition)
+        new: list[int] = []
+        shown = ""
+        for token in steps:
+            new.append(token)
+            text = self._text(new)
+            if text.startswith(shown):  # word pieces can change the text before them; wait until they settle
+                yield text[len(shown):]
+                shown = text
+        text = self._text(new)
+        if text != shown and text.startswith(shown):
+            yield text[len(shown):]
+
+    def generate(self, prompt: str = "", length: int = 500, **options) -> str:
+        """The sampled continuation of ``prompt`` as one string (options as in :meth:`stream`)."""
+        return "".join(self.stream(prompt, length, **options))
+
+    def _text(self, ids: Sequence[int]) -> str:
+        return self.saved.tokenizer.detokenize(self.saved.vocab.decode(list(ids)))

@@ -26,6 +26,7 @@ COMMANDS = {
     "eval": "seqlab.cli.eval",
     "predict": "seqlab.cli.predict",
     "translate": "seqlab.cli.translate",
+    "generate": "seqlab.cli.generate",
     "runs": "seqlab.cli.runs",
 }
 

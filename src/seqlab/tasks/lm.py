@@ -434,6 +434,12 @@ class LMData:
         return self.tokenizer.detokenize(self.vocab.decode(list(ids)))
 
 
+def reads_sequences(cfg: Config) -> bool:
+    """Does this recipe's model read whole sequences (``<sos> ... <eos>``, one name each)
+    rather than one token stream? Generation then starts from ``<sos>``."""
+    return cfg.data.name == "names"
+
+
 def load_data(cfg: Config) -> LMData:
     """Read the splits named by ``cfg.data``; tokenizer and vocabulary come from train only."""
     d = cfg.data
@@ -441,7 +447,7 @@ def load_data(cfg: Config) -> LMData:
     if d.name is not None and d.name not in DATASETS:
         raise ConfigError(f"data.name: unknown dataset {d.name!r} for task 'lm'{did_you_mean(d.name, DATASETS)}; "
                           f"known: {', '.join(DATASETS)} (or data.name=null with data.train=your text file)")
-    if d.name == "names":
+    if reads_sequences(cfg):
         return _load_names(cfg, settings)
     texts, described = _read_texts(cfg)
     tokenizer = build_tokenizer(d.tokenizer, texts["train"].splitlines(keepends=True), **settings)
