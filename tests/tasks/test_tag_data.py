@@ -135,3 +135,16 @@ def test_unseen_test_tag_names_the_file(tmp_path):
     (tmp_path / "test.conllu").write_text(conllu([("Wow", "INTJ", "UH")]), encoding="utf-8")
     with pytest.raises(DataError, match=r"test.conllu: tags \['INTJ'\] do not occur in the training split"):
         tag.load_data(cfg)
+
+
+def test_recipes_and_new_keys_are_checked():
+    full = config.load("ud-pos-bilstm")
+    assert (full.data.name, full.model.char_encoder, full.model.num_layers, full.model.bidirectional) == \
+        ("ud_english_ewt", "cnn", 2, True)
+    assert config.load("ud-pos-smoke").data.limit_train == 400
+    with pytest.raises(ConfigError, match="model.char_kernel_size: expected an odd integer >= 1, got 4"):
+        config.apply_overrides(Config(), ["model.char_kernel_size=4"])
+    with pytest.raises(ConfigError, match=r"model.word_dropout: expected a number in \[0, 1\), got 1.0"):
+        config.apply_overrides(Config(), ["model.word_dropout=1.0"])
+    with pytest.raises(ConfigError, match="model.char_encoder: expected one of none, cnn, lstm, got 'rnn'"):
+        config.apply_overrides(Config(), ["model.char_encoder=rnn"])
