@@ -193,3 +193,35 @@ def test_a_corpus_seq2seq_run_loads_and_translates_with_its_recipe_beam(tmp_path
     assert isinstance(translator, bundle.Translator) and translator.model.target_text is not None
     got = translator.translate(["ein hund läuft", ""], beam_size=2)
     assert len(got) == 2 and isinstance(got[0], str) and got[1] == ""
+
+
+def _write_conllu(path, sentences):
+    lines = []
+    for sentence in sentences:
+        for i, (word, upos) in enumerate(sentence, 1):
+            lines.append(f"{i}\t{word}\t_\t{upos}\t_\t_\t0\t_\t_\t_")
+        lines.append("")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_a_char_cnn_tagger_on_lowercased_words_predicts_as_it_was_scored(tmp_path):
+    """Regression: the bundle encoded words without the recipe's lowercasing and without
+    their spellings, so a char-encoder tagger could not predict at all."""
+    import random
+
+    rng = random.Random(0)
+    nouns, verbs = ["Dog", "cat", "Bird", "fish", "Horse"], ["runs", "Sleeps", "eats", "sings"]
+    sentences = [[("The", "DET"), (rng.choice(nouns), "NOUN"), (rng.choice(verbs), "VERB")] for _ in range(60)]
+    for name, part in (("train", sentences[:40]), ("valid", sentences[40:50]), ("test", sentences[50:])):
+        _write_conllu(tmp_path / f"{name}.conllu", part)
+    run = seqlab.train("ud-pos-smoke", {"data.name": None, "data.format": "conllu", "data.lowercase": True,
+                                        "data.train": str(tmp_path / "train.conllu"),
+                                        "data.valid": str(tmp_path / "valid.conllu"),
+                                        "data.test": str(tmp_path / "test.conllu"),
+                                        "data.limit_train": None, "data.limit_eval": None, "train.epochs": 2},
+                       out=tmp_path / "run")
+    tagger = seqlab.load(run)
+    assert tagger.saved.char_vocab is not None
+    predicted = tagger.predict([[word for word, _ in sentence] for sentence in sentences[50:]])
+    right = sum(p == gold for row, sentence in zip(predicted, sentences[50:]) for p, (_, gold) in zip(row, sentence))
+    assert right / (3 * len(sentences[50:])) == _summary(run)["test"]["token_accuracy"]

@@ -119,6 +119,7 @@ class _Saved:
     tags: tuple[str, ...] = ()  # tag: tag id -> tag
     src_vocab: Vocab | None = None
     tgt_vocab: Vocab | None = None
+    char_vocab: Vocab | None = None  # tag: the characters words are spelled with (char encoder)
     conditions: tuple[str, ...] = ()  # lm: class id -> class name, for conditioned models
     train: tuple = ()  # no training examples in a bundle: build_model sizes nothing from them here
     scored_as_text: bool = False  # seq2seq: a corpus run, whose model detokenizes for BLEU/chrF
@@ -145,7 +146,9 @@ def _read_saved(run_dir: Path, cfg: Config) -> _Saved:
         return _Saved(tokenizer=tokenize.load(run_dir / "tokenizer.json", cfg.data.tokenizer),
                       vocab=Vocab.load(run_dir / "vocab.json"), labels=tuple(_read_list(run_dir / "labels.json")))
     if cfg.task == "tag":
-        return _Saved(vocab=Vocab.load(run_dir / "vocab.json"), tags=tuple(_read_list(run_dir / "tags.json")))
+        chars = run_dir / "chars.json"  # written when the model spells words (model.char_encoder)
+        return _Saved(vocab=Vocab.load(run_dir / "vocab.json"), tags=tuple(_read_list(run_dir / "tags.json")),
+                      char_vocab=Vocab.load(chars) if cfg.model.char_encoder != "none" else None)
     if cfg.task == "lm":
         conditions = run_dir / "conditions.json"
         return _Saved(tokenizer=tokenize.load(run_dir / "tokenizer.json", cfg.data.tokenizer),
@@ -250,9 +253,13 @@ class Tagger(_Predictor):
         token_lists = [item.split() if isinstance(item, str) else list(item) for item in inputs]
         out: list[list[str]] = [[] for _ in token_lists]
         real = [n for n, tokens in enumerate(token_lists) if tokens]  # the encoder needs >= 1 step
+        lowercase, chars = self.cfg.data.lowercase, self.saved.char_vocab
         for _, chunk in self._batches(real):
-            ids = [self.saved.vocab.encode(token_lists[n]) for n in chunk]
-            batch = collate([TagExample(row, [PAD_ID] * len(row)) for row in ids])  # tags unused
+            examples = [TagExample(self.saved.vocab.encode([w.lower() for w in tokens] if lowercase else tokens),
+                                   [PAD_ID] * len(tokens),  # tags unused
+                                   None if chars is None else [chars.encode(list(w)) for w in tokens])
+                        for tokens in (token_lists[n] for n in chunk)]  # as tag.load_data encodes them
+            batch = collate(examples)
             for n, tag_ids in zip(chunk, self.model.predict(batch.to(self.device))):
                 out[n] = [self.saved.tags[i] for i in tag_ids]
         return out

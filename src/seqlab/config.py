@@ -38,7 +38,7 @@ _NONE = ("none", "null", "~")
 class DataConfig:
     """Where examples come from: a generated toy, a registry dataset, or the user's own files."""
 
-    name: str | None = "odd-count-mod3"  # generated toy (tag) or registry dataset (classify); null: data.train files
+    name: str | None = "odd-count-mod3"  # generated toy (tag) or registry dataset (tag, classify); null: data.train files
     num_train: int = 2000  # training examples to generate
     num_valid: int = 200  # validation examples (scored after every epoch)
     num_test: int = 500  # test examples (scored once, at the end)
@@ -47,7 +47,9 @@ class DataConfig:
     train: str | None = None  # the user's training file (with data.name null)
     valid: str | None = None  # the user's validation file; null: carve data.valid_fraction from train
     test: str | None = None  # the user's test file; null: carve data.test_fraction from train
-    format: Literal["csv", "tsv", "jsonl", "parallel", "text"] = "csv"  # the user's files (parallel: src<TAB>tgt; text: lm)
+    format: Literal["csv", "tsv", "jsonl", "parallel", "text", "conllu"] = "csv"  # the user's files; see below
+    # (parallel: source<TAB>target lines for seq2seq; text: one stream for lm; conllu: tag)
+    tag_column: str = "upos"  # conllu (tag): the column holding the tags, upos or xpos
     text_column: str = "text"  # column (csv/tsv) or key (jsonl) holding the text
     label_column: str = "label"  # column (csv/tsv) or key (jsonl) holding the label
     tokenizer: Literal["char", "word", "bpe"] = "word"  # how text becomes tokens; see seqlab.data.tokenize
@@ -90,7 +92,12 @@ class ModelConfig:
     bidirectional: bool = False  # also read each sequence right to left
     dropout: float = 0.0  # dropout between stacked layers and before the output layer
     recurrent_dropout: float = 0.0  # variational dropout on the recurrent state (Gal & Ghahramani 2016)
-    embedding_dropout: float = 0.0  # dropout on the token embeddings (classify, lm)
+    embedding_dropout: float = 0.0  # dropout on the token embeddings (classify, lm; tag: on word + char features)
+    word_dropout: float = 0.0  # tag: in training, replace each token by <unk> with this probability
+    char_encoder: Literal["none", "cnn", "lstm"] = "none"  # tag: character features of each word (Ma & Hovy; Lample)
+    char_embedding_dim: int = 30  # tag: width of each character embedding
+    char_hidden_size: int = 50  # tag: char cnn filters, or char lstm units per direction
+    char_kernel_size: int = 3  # tag: characters each char cnn filter sees (odd)
     pooling: Literal["last", "mean", "max", "attention"] = "last"  # sequence -> one vector (classify)
     attention: Literal["dot", "general", "additive"] = "dot"  # seq2seq: how the decoder scores encoder states
     input_feeding: bool = False  # seq2seq: feed the last attentional state to the decoder (Luong et al. 2015; slower)
@@ -98,9 +105,11 @@ class ModelConfig:
     condition: Literal["none", "init", "input"] = "none"  # lm: a class sets the initial state, or joins every input
 
     def __post_init__(self) -> None:
-        for key in ("embedding_dim", "hidden_size", "num_layers"):
+        for key in ("embedding_dim", "hidden_size", "num_layers", "char_embedding_dim", "char_hidden_size"):
             _require(getattr(self, key) >= 1, f"model.{key}", getattr(self, key), "an integer >= 1")
-        for key in ("dropout", "recurrent_dropout", "embedding_dropout"):
+        _require(self.char_kernel_size >= 1 and self.char_kernel_size % 2 == 1, "model.char_kernel_size",
+                 self.char_kernel_size, "an odd integer >= 1")
+        for key in ("dropout", "recurrent_dropout", "embedding_dropout", "word_dropout"):
             _require(0.0 <= getattr(self, key) < 1.0, f"model.{key}", getattr(self, key), "a number in [0, 1)")
 
 

@@ -175,3 +175,19 @@ def test_odd_count_mod3_tags_count_odd_digits_mod_3():
     assert generate("odd-count-mod3", 1, seed=0) != generate("odd-count-mod3", 1, seed=1)
     with pytest.raises(ValueError, match="min_len=3, max_len=2"):
         generate("odd-count-mod3", 1, seed=0, min_len=3, max_len=2)
+
+
+def test_entities_bio_tags_are_well_formed_iob2_over_the_name_lists():
+    rows = generate("entities-bio", 200, seed=0, min_len=3, max_len=12)
+    names = {"PER": set(gen.BIO_FIRST) | set(gen.BIO_LAST), "LOC": {w for place in gen.BIO_PLACES for w in place}}
+    for src, tgt in rows:
+        words, tags = src.split(), tgt.split()
+        assert len(words) == len(tags) and 3 <= len(words) <= 12
+        for i, (word, t) in enumerate(zip(words, tags)):
+            if t.startswith("I-"):  # IOB2: an inside tag continues a span of the same type
+                assert tags[i - 1] in (f"B-{t[2:]}", t)
+            if t != "O":
+                assert word in names[t[2:]]
+            else:
+                assert word in gen.BIO_FILLER or word in ("in", "from")
+    assert any("I-LOC" in tgt for _, tgt in rows) and any("I-PER" in tgt for _, tgt in rows)

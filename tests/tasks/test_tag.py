@@ -1,5 +1,7 @@
 """seqlab.tasks.tag: shapes, the toy's tags, padding never counts, overfit one batch."""
 
+import sys
+
 import pytest
 import torch
 
@@ -112,3 +114,146 @@ def test_unknown_task_and_dataset_name_the_key():
     cfg = config.apply_overrides(Config(), ["data.name=odd-count-mod4"])
     with pytest.raises(ConfigError, match="data.name: unknown dataset 'odd-count-mod4'.*did you mean 'odd-count-mod3'"):
         tag.load_data(cfg)
+
+
+# -- characters, word dropout ------------------------------------------------------------
+
+
+def char_examples():
+    """Three sentences whose tokens carry spellings; the word with chars [4, 5] appears twice."""
+    return [tag.TagExample([4, 5, 6], [1, 0, 2], [[4, 5], [6], [7, 8, 9]]),
+            tag.TagExample([4], [1], [[4, 5]]),
+            tag.TagExample([7, 8], [2, 2], [[10, 11, 12, 13], [6]])]
+
+
+def char_model(char_encoder, **kwargs):
+    torch.manual_seed(0)
+    return tag.Tagger(11, 3, embedding_dim=8, hidden_size=16, bidirectional=True, char_encoder=char_encoder,
+                      num_chars=14, char_embedding_dim=5, char_hidden_size=6, **kwargs)
+
+
+def test_collate_packs_each_distinct_spelling_once():
+    batch = tag.collate(char_examples(), pad_to=5)
+    spellings = [tuple(row[:n]) for row, n in zip(batch.chars.tolist(), batch.char_lengths.tolist())]
+    assert sorted(spellings) == sorted({(4, 5), (6,), (7, 8, 9), (10, 11, 12, 13)})
+    for b, example in enumerate(char_examples()):  # every real position points at its own spelling
+        assert [spellings[i] for i in batch.char_index[b, :len(example.tokens)].tolist()] == \
+            [tuple(word) for word in example.chars]
+    assert batch.char_index.shape == batch.tokens.shape == (3, 5)
+
+
+@pytest.mark.parametrize("char_encoder", ["cnn", "lstm"])
+def test_char_features_shapes_and_padding_never_counts(char_encoder):
+    model = char_model(char_encoder).eval()
+    tight, padded = tag.collate(char_examples()), tag.collate(char_examples(), pad_to=9)
+    assert model(tight.tokens, tight.lengths, tight.chars, tight.char_lengths, tight.char_index).shape == (3, 3, 3)
+    assert model.encoder.input_size == 8 + model.chars.output_size
+    torch.testing.assert_close(model.loss(padded), model.loss(tight))
+    assert model.predict(padded) == model.predict(tight)
+
+
+def test_char_model_needs_the_characters():
+    batch = tag.collate([tag.TagExample([4, 5], [0, 1])])
+    with pytest.raises(ValueError, match="this model reads characters"):
+        char_model("cnn").loss(batch)
+
+
+def test_word_dropout_replaces_real_tokens_by_unk_in_training_only():
+    model = small_model(word_dropout=0.5)
+    seen = []
+    model.embedding.register_forward_hook(lambda module, args, out: seen.append(args[0].clone()))
+    batch = tag.collate(examples(40), pad_to=12)
+    mask = batch.mask()
+    model.train()
+    model.loss(batch)
+    dropped = (seen[-1] == 1) & (batch.tokens != 1)  # UNK_ID = 1; the toy's ids are 1..10, so 1 is a digit too
+    assert 0.35 < dropped[mask].float().mean().item() < 0.65  # ~ Binomial(n >= 40, 0.5) / n
+    assert (seen[-1][~mask] == 0).all()  # padding stays padding
+    assert ((seen[-1] == batch.tokens) | dropped).all()  # a token is either kept or replaced by UNK
+    model.eval()
+    model.loss(batch)
+    assert torch.equal(seen[-1], batch.tokens)
+
+
+def test_overfit_one_batch_with_char_cnn():
+    model = char_model("cnn", word_dropout=0.0)
+    batch = tag.collate(char_examples())
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.03)
+    for _ in range(60):
+        optimizer.zero_grad()
+        model.loss(batch).backward()
+        optimizer.step()
+    model.eval()
+    assert model.metrics(batch)["exact_match"] == (3.0, 3)
+
+
+# -- BIO tags: span precision, recall, F1 -------------------------------------------------
+
+
+@pytest.mark.parametrize(("tags", "expected"), [
+    (["B-PER", "I-PER", "O", "B-LOC"], True),
+    (["O", "I-MISC"], True),
+    (["O"], False),  # no spans at all
+    (["NOUN", "VERB", "O"], False),
+    (["B-PER", "E-PER"], False),  # BIOES is not IOB2
+])
+def test_is_bio(tags, expected):
+    assert tag.is_bio(tags) is expected
+
+
+def test_span_counts_add_up_to_seqevals_scores_over_the_whole_split():
+    seqeval_metrics = pytest.importorskip("seqeval.metrics")
+    rng = torch.Generator().manual_seed(0)
+    true = [tgt.split() for _, tgt in generate("entities-bio", 60, seed="spans", min_len=3, max_len=12)]
+    names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    guess = [[t if torch.rand(1, generator=rng).item() < 0.8 else names[int(torch.randint(5, (1,), generator=rng))]
+              for t in sentence] for sentence in true]  # 20% of tags corrupted, ill-formed I- starts included
+    totals = [0, 0, 0]
+    for start in range(0, 60, 7):  # batches of 7 sentences, summed as the evaluation loop sums them
+        for k, n in enumerate(tag.span_counts(true[start:start + 7], guess[start:start + 7])):
+            totals[k] += n
+    scores = tag.span_scores(*totals)
+    assert scores["span_f1"] == pytest.approx(seqeval_metrics.f1_score(true, guess))
+    assert scores["span_precision"] == pytest.approx(seqeval_metrics.precision_score(true, guess))
+    assert scores["span_recall"] == pytest.approx(seqeval_metrics.recall_score(true, guess))
+    assert 0.2 < scores["span_f1"] < 0.95  # the corruption made a real difference
+
+
+def test_span_f1_of_a_trained_toy_model_equals_seqeval_on_its_predictions():
+    seqeval_metrics = pytest.importorskip("seqeval.metrics")
+    from seqlab.training.loop import batches, evaluate
+
+    cfg = config.apply_overrides(Config(), ["data.name=entities-bio", "data.num_train=300", "data.num_test=50",
+                                            "model.char_encoder=cnn", "model.bidirectional=true"])
+    data = tag.load_data(cfg)
+    assert tag.is_bio(data.tags)
+    model = tag.build_model(cfg, data)
+    assert model.span_tags == data.tags
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.01)
+    for batch in batches(data.train, 16, tag.collate, torch.Generator().manual_seed(0)):
+        optimizer.zero_grad()
+        model.loss(batch).backward()
+        optimizer.step()
+    scores = evaluate(model, data.test, tag.collate, 8, torch.device("cpu"))
+    true = [[data.tags[i] for i in example.tags] for example in data.test]
+    guess = [[data.tags[i] for i in row] for batch in batches(data.test, 8, tag.collate) for row in model.predict(batch)]
+    assert scores["span_f1"] == pytest.approx(seqeval_metrics.f1_score(true, guess))
+    assert scores["span_recall"] == pytest.approx(seqeval_metrics.recall_score(true, guess))
+    assert {"loss", "token_accuracy", "exact_match", "span_precision"} <= scores.keys()
+    assert not any(key.startswith("span_tp") for key in scores)
+
+
+def test_without_seqeval_bio_tags_warn_once_and_keep_token_accuracy(monkeypatch):
+    monkeypatch.setitem(sys.modules, "seqeval", None)  # `import seqeval` now raises ImportError
+    cfg = config.apply_overrides(Config(), ["data.name=entities-bio", "data.num_train=20", "data.num_test=5"])
+    data = tag.load_data(cfg)
+    with pytest.warns(UserWarning, match=r'no span F1 \(pip install "seqlab\[tag\]"\)'):
+        model = tag.build_model(cfg, data)
+    assert model.span_tags is None
+    batch = tag.collate(data.test)
+    assert set(model.finalize_metrics(model.metrics(batch))) == {"loss", "token_accuracy", "exact_match"}
+
+
+def test_pos_tags_get_no_span_metrics():
+    data = tag.load_data(Config())
+    assert not tag.is_bio(data.tags) and tag.build_model(Config(), data).span_tags is None

@@ -13,8 +13,10 @@ name, size, seed and options always give the same pairs, on every platform.
 | `copy`      | "c a f e"                      | "c a f e"       |
 | `en-ko-toy` | "I love you"                   | "난 널 사랑해"   |
 | `odd-count-mod3` | "3 4 5 1"                 | "1 1 2 0"       |
+| `entities-bio` | "Ada Lovelace met us in New York" | "B-PER I-PER O O O B-LOC I-LOC" |
 
-`odd-count-mod3` is synced (one target token per source token), for the `tag` task.
+`odd-count-mod3` and `entities-bio` are synced (one target token per source token), for
+the `tag` task; `entities-bio` has IOB2 tags, so it exercises span F1.
 
 Month and weekday names are written from the English tables below, never from the
 locale (``strftime("%B")`` would follow the machine's language).
@@ -228,6 +230,48 @@ def odd_count_mod3(rng: random.Random, n: int, *, min_len: int = 5, max_len: int
     return pairs
 
 
+# Words of the `entities-bio` toy. Names and places are capitalized and sit in frames
+# ("met", "in", "from"), as in real text; the filler words never start a span.
+BIO_FIRST = ("Ada", "Alan", "Grace", "Kurt", "Emmy", "John", "Marie", "Niels", "Rosa", "Linus")
+BIO_LAST = ("Lovelace", "Turing", "Hopper", "Godel", "Noether", "Curie", "Bohr", "Parks")
+BIO_PLACES = (("Paris",), ("Berlin",), ("Lima",), ("Oslo",), ("New", "York"), ("San", "Diego"),
+              ("Buenos", "Aires"), ("Cape", "Town"))
+BIO_FILLER = ("the", "a", "we", "they", "saw", "met", "visited", "today", "later", "and", "then", "us")
+
+
+def entities_bio(rng: random.Random, n: int, *, min_len: int = 5, max_len: int = 20) -> list[tuple[str, str]]:
+    """Sentences of filler words with person (PER) and place (LOC) names, tagged in IOB2.
+
+    "Ada Lovelace met us in New York" → "B-PER I-PER O O O B-LOC I-LOC". A person is a
+    first name, sometimes followed by a last name; a place follows "in" or "from" and may
+    be two words. Sentences grow a piece at a time until at least ``min_len`` tokens and
+    are cut back to ``max_len`` (never inside a name: a cut name would be a different span).
+    """
+    if not 1 <= min_len <= max_len:
+        raise ValueError(f"entities-bio needs 1 <= min_len <= max_len, got min_len={min_len}, max_len={max_len}")
+    pairs = []
+    for _ in range(n):
+        words: list[str] = []
+        tags: list[str] = []
+        target = rng.randint(min_len, max_len)
+        while len(words) < target:
+            kind = rng.random()
+            if kind < 0.25:
+                piece = [rng.choice(BIO_FIRST)] + ([rng.choice(BIO_LAST)] if rng.random() < 0.5 else [])
+                piece_tags = ["B-PER"] + ["I-PER"] * (len(piece) - 1)
+            elif kind < 0.45:
+                place = list(rng.choice(BIO_PLACES))
+                piece, piece_tags = [rng.choice(("in", "from")), *place], ["O", "B-LOC"] + ["I-LOC"] * (len(place) - 1)
+            else:
+                piece, piece_tags = [rng.choice(BIO_FILLER)], ["O"]
+            if len(words) + len(piece) > max_len:
+                piece, piece_tags = [rng.choice(BIO_FILLER)], ["O"]
+            words += piece
+            tags += piece_tags
+        pairs.append((" ".join(words), " ".join(tags)))
+    return pairs
+
+
 # ----------------------------------------------------------------------------- table
 
 GENERATORS: dict[str, Callable[..., list[tuple[str, str]]]] = {
@@ -237,6 +281,7 @@ GENERATORS: dict[str, Callable[..., list[tuple[str, str]]]] = {
     "copy": copy,
     "en-ko-toy": en_ko_toy,
     "odd-count-mod3": odd_count_mod3,
+    "entities-bio": entities_bio,
 }
 
 

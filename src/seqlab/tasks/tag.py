@@ -1,43 +1,70 @@
-"""Synced many-to-many tagging: one tag per input token (token -> tag, frame -> label).
+"""Synced many-to-many tagging: one tag per input token (word -> part of speech, token -> entity tag).
 
-The model is embedding -> recurrent encoder (seqlab.nn, optionally bidirectional) ->
-one linear layer per position. Padding never counts: the loss and every metric look only
-at positions before each sequence's length, and the encoder is given ``lengths=`` so
-padded steps change nothing at the real ones.
+The model (Ma & Hovy 2016; Lample et al. 2016; Plank et al. 2016):
 
-Data goes through the pipeline: a generated dataset of (source, target) string pairs
-with one target token per source token (``seqlab.data.generate``), whitespace tokens,
-a token vocabulary and a tag list built from the training split only.
+    word embedding (+ char CNN or char BiLSTM over the word's spelling)
+      -> dropout -> stacked (Bi)LSTM (seqlab.nn) -> dropout -> linear, at every position
+
+Character features let the tagger read words it never saw in training ("unfriendliest"
+ends like an adjective). Word dropout replaces training tokens by ``<unk>`` at random,
+so the ``<unk>`` embedding learns what unseen words look like. Padding never counts: the
+loss and every metric look only at positions before each sequence's length, and the
+encoder is given ``lengths=`` so padded steps change nothing at the real ones.
+
+Data (``data.name``): a generated toy (`SYNCED_GENERATORS`), a registry treebank
+(`DATASETS`: ud_english_ewt, official train/dev/test), or the user's CoNLL-U files
+(``data.name: null``, ``data.train/valid/test``, ``data.format: conllu``,
+``data.tag_column: upos | xpos``; a missing valid/test split is carved from train with
+the seed). Word vocabulary, character vocabulary and tag list come from the training
+split only.
+
+Metrics are exact over a whole split: token accuracy and whole-sentence exact match; and,
+when the tag set is BIO/IOB2 (every tag ``O`` or ``B-X``/``I-X``) and ``seqeval`` is
+installed (``pip install "seqlab[tag]"``), entity-span precision, recall and F1. Each
+batch counts its spans' true positives, false positives and false negatives with seqeval;
+``finalize_metrics`` turns the whole split's counts into ``F1 = 2 tp / (2 tp + fp + fn)``,
+which equals ``seqeval.metrics.f1_score`` over the split.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab.config import Config, did_you_mean
+from seqlab.data import registry, sources
 from seqlab.data.batching import TokenBatch, pad
 from seqlab.data.generate import GENERATORS, generate
-from seqlab.data.vocab import PAD_ID, Vocab
+from seqlab.data.vocab import PAD_ID, UNK_ID, Vocab
 from seqlab.errors import ConfigError, DataError
 from seqlab.nn import GRU, LSTM, RNN
+from seqlab.nn.chars import CHAR_ENCODERS
 
 ENCODERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
-SYNCED_GENERATORS = ("odd-count-mod3",)  # generated datasets with one tag per token
+SYNCED_GENERATORS = ("odd-count-mod3", "entities-bio")  # generated datasets with one tag per token
+# Registry treebanks this task reads: split -> the dataset's official split.
+DATASETS = {"ud_english_ewt": {"train": "train", "valid": "dev", "test": "test"}}
+MAX_WORD_CHARS = 32  # the char encoder reads a word's first 32 characters (URLs run to hundreds)
+SPAN_COUNTS = ("span_tp", "span_fp", "span_fn")  # metric keys that finalize_metrics folds into span P/R/F1
+SEQEVAL_HINT = 'pip install "seqlab[tag]"'
 
 
 @dataclass(frozen=True)
 class TagExample:
-    """One sequence: token ids and a tag id for every token."""
+    """One sequence: token ids, a tag id for every token, and (with a char encoder) each
+    token's character ids."""
 
     tokens: list[int]
     tags: list[int]
+    chars: list[list[int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +76,7 @@ class TagData:
     test: list[TagExample]
     vocab: Vocab  # token vocabulary, built from the training split; PAD_ID is padding
     tags: list[str]  # tag id -> tag, from the training split
+    char_vocab: Vocab | None = None  # characters of the training tokens (None: no char encoder)
 
     @property
     def vocab_size(self) -> int:
@@ -59,22 +87,37 @@ class TagData:
         return len(self.tags)
 
     def save(self, run_dir: Path) -> None:
-        """Write vocab.json and tags.json into the run dir, so predictions can be decoded."""
+        """Write vocab.json, tags.json (and chars.json) into the run dir, so predictions can be decoded."""
         self.vocab.save(run_dir / "vocab.json")
         (run_dir / "tags.json").write_text(json.dumps(self.tags, ensure_ascii=False) + "\n", encoding="utf-8")
+        if self.char_vocab is not None:
+            self.char_vocab.save(run_dir / "chars.json")
 
 
 @dataclass(frozen=True)
 class TagBatch(TokenBatch):
-    """A padded batch. tokens, tags: (B, T) int64, PAD_ID past each length;
-    lengths: (B,) int64, kept on the CPU (where the recurrent layers want them)."""
+    """A padded batch. tokens, tags: (B, T) int64, PAD_ID past each length; lengths: (B,)
+    int64, kept on the CPU (where the recurrent layers want them).
+
+    With characters: the batch's distinct words packed into one matrix, so the char
+    encoder runs once over all of them: chars (N, L) int64 character ids, PAD_ID past
+    each word's length; char_lengths (N,) int64 on the CPU; char_index (B, T) int64, the
+    row of ``chars`` spelling the token at each position (0 at padding).
+    """
 
     tokens: Tensor
     tags: Tensor
     lengths: Tensor
+    chars: Tensor | None = None
+    char_lengths: Tensor | None = None
+    char_index: Tensor | None = None
 
     def to(self, device: torch.device | str) -> TagBatch:
-        return TagBatch(self.tokens.to(device), self.tags.to(device), self.lengths)
+        def move(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.to(device)
+
+        return TagBatch(self.tokens.to(device), self.tags.to(device), self.lengths, move(self.chars),
+                        self.char_lengths, move(self.char_index))
 
 
 def collate(examples: Sequence[TagExample], pad_to: int | None = None) -> TagBatch:
@@ -82,11 +125,46 @@ def collate(examples: Sequence[TagExample], pad_to: int | None = None) -> TagBat
     tokens, lengths, _ = pad([example.tokens for example in examples], PAD_ID)
     tags, _, _ = pad([example.tags for example in examples], PAD_ID)
     extra = max(0, (pad_to or 0) - tokens.shape[1])  # more padding: for invariance tests
-    return TagBatch(F.pad(tokens, (0, extra), value=PAD_ID), F.pad(tags, (0, extra), value=PAD_ID), lengths)
+    tokens, tags = F.pad(tokens, (0, extra), value=PAD_ID), F.pad(tags, (0, extra), value=PAD_ID)
+    if examples[0].chars is None:
+        return TagBatch(tokens, tags, lengths)
+    rows: dict[tuple[int, ...], int] = {}  # spelling -> row of the packed matrix
+    char_index = torch.zeros_like(tokens)  # (B, T)
+    for b, example in enumerate(examples):
+        char_index[b, :len(example.chars)] = torch.tensor(
+            [rows.setdefault(tuple(word[:MAX_WORD_CHARS]) or (UNK_ID,), len(rows)) for word in example.chars],
+            dtype=torch.long)
+    chars, char_lengths, _ = pad(list(rows), PAD_ID)  # (N, L), (N,)
+    return TagBatch(tokens, tags, lengths, chars, char_lengths, char_index)
+
+
+def is_bio(tags: Sequence[str]) -> bool:
+    """True when every tag is ``O`` or starts with ``B-``/``I-`` (and one at least is not ``O``)."""
+    return all(tag == "O" or tag.startswith(("B-", "I-")) for tag in tags) and any(tag != "O" for tag in tags)
+
+
+def span_counts(true: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> tuple[int, int, int]:
+    """(tp, fp, fn) of entity spans over sentences of IOB2 tags, as seqeval finds spans:
+    a span is right only if its type, start and end all match."""
+    from seqeval.metrics.sequence_labeling import get_entities  # optional: seqlab[tag]
+
+    tp = fp = fn = 0
+    for gold_tags, guess_tags in zip(true, predicted):
+        gold, guess = set(get_entities(list(gold_tags))), set(get_entities(list(guess_tags)))
+        hits = len(gold & guess)
+        tp, fp, fn = tp + hits, fp + len(guess) - hits, fn + len(gold) - hits
+    return tp, fp, fn
+
+
+def span_scores(tp: float, fp: float, fn: float) -> dict[str, float]:
+    """Precision tp/(tp+fp), recall tp/(tp+fn) and F1 = 2tp/(2tp+fp+fn); 0 where undefined (as seqeval)."""
+    return {"span_precision": tp / (tp + fp) if tp + fp else 0.0,
+            "span_recall": tp / (tp + fn) if tp + fn else 0.0,
+            "span_f1": 2 * tp / (2 * tp + fp + fn) if tp else 0.0}
 
 
 class Tagger(nn.Module):
-    """Embedding -> recurrent encoder -> per-token linear layer.
+    """Word embedding (+ char features) -> recurrent encoder -> dropout -> per-token linear layer.
 
     Args:
         vocab_size: number of token ids, padding (id 0) included.
@@ -95,84 +173,226 @@ class Tagger(nn.Module):
         embedding_dim, hidden_size, num_layers, bidirectional, recurrent_dropout: as for
             the seqlab.nn layers.
         dropout: between stacked layers and on the encoder output before the linear layer.
+        embedding_dropout: on each token's input vector (word embedding and char features).
+        word_dropout: in training, each real token is replaced by UNK_ID with this probability.
+        char_encoder: "none", "cnn" (CharCNN) or "lstm" (CharLSTM); see seqlab.nn.chars.
+        num_chars, char_embedding_dim, char_hidden_size, char_kernel_size: the char
+            encoder's size (char_hidden_size: cnn filters, or lstm units per direction).
+        span_tags: tag id -> tag for a BIO tag set; when given, ``metrics`` also counts
+            entity spans (needs seqeval).
     """
 
     def __init__(self, vocab_size: int, num_tags: int, *, encoder: str = "lstm", embedding_dim: int = 16,
                  hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
-                 recurrent_dropout: float = 0.0) -> None:
+                 recurrent_dropout: float = 0.0, embedding_dropout: float = 0.0, word_dropout: float = 0.0,
+                 char_encoder: str = "none", num_chars: int = 0, char_embedding_dim: int = 30,
+                 char_hidden_size: int = 50, char_kernel_size: int = 3,
+                 span_tags: Sequence[str] | None = None) -> None:
         super().__init__()
         if encoder not in ENCODERS:
             raise ValueError(f"Tagger: encoder must be one of {', '.join(ENCODERS)}; got {encoder!r}")
+        if char_encoder not in ("none", *CHAR_ENCODERS):
+            raise ValueError(f"Tagger: char_encoder must be one of none, {', '.join(CHAR_ENCODERS)}; "
+                             f"got {char_encoder!r}")
+        if not 0.0 <= word_dropout < 1.0:
+            raise ValueError(f"Tagger: word_dropout must be in [0, 1); got {word_dropout!r}")
+        self.word_dropout = word_dropout
+        self.span_tags = list(span_tags) if span_tags is not None else None
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
+        self.chars: nn.Module | None = None
+        width = embedding_dim  # the encoder's input: word embedding, then char features
+        if char_encoder == "cnn":
+            self.chars = CHAR_ENCODERS["cnn"](num_chars, char_embedding_dim, char_hidden_size, char_kernel_size)
+        elif char_encoder == "lstm":
+            self.chars = CHAR_ENCODERS["lstm"](num_chars, char_embedding_dim, char_hidden_size)
+        if self.chars is not None:
+            width += self.chars.output_size
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.encoder = ENCODERS[encoder](
-            embedding_dim, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional,
+            width, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional,
             dropout=dropout if num_layers > 1 else 0.0,  # torch's dropout acts between layers only
             recurrent_dropout=recurrent_dropout)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_tags)
 
-    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
-        """tokens: (B, T) int64; lengths: (B,) int64 on the CPU. Returns logits (B, T, num_tags)."""
+    def extra_repr(self) -> str:
+        return f"word_dropout={self.word_dropout}" if self.word_dropout else ""
+
+    def forward(self, tokens: Tensor, lengths: Tensor, chars: Tensor | None = None,
+                char_lengths: Tensor | None = None, char_index: Tensor | None = None) -> Tensor:
+        """tokens: (B, T) int64; lengths: (B,) int64 on the CPU; with a char encoder also
+        chars (N, L), char_lengths (N,) and char_index (B, T) as in `TagBatch`.
+        Returns logits (B, T, num_tags)."""
+        if self.training and self.word_dropout > 0:
+            drop = (torch.rand(tokens.shape, device=tokens.device) < self.word_dropout) & (tokens != PAD_ID)
+            tokens = tokens.masked_fill(drop, UNK_ID)
         x = self.embedding(tokens)  # (B, T, E)
-        h, _ = self.encoder(x, lengths=lengths)  # (B, T, D * H), zero at padding
+        if self.chars is not None:
+            if chars is None or char_lengths is None or char_index is None:
+                raise ValueError("Tagger: this model reads characters; pass chars, char_lengths and char_index "
+                                 "(collate examples that carry chars)")
+            words = self.chars(chars, char_lengths)  # (N, C): each distinct word of the batch once
+            x = torch.cat([x, words[char_index]], dim=-1)  # (B, T, E + C)
+        h, _ = self.encoder(self.embedding_dropout(x), lengths=lengths)  # (B, T, D * H), zero at padding
         return self.head(self.dropout(h))
+
+    def logits(self, batch: TagBatch) -> Tensor:
+        """(B, T, num_tags) for a collated batch."""
+        return self(batch.tokens, batch.lengths, batch.chars, batch.char_lengths, batch.char_index)
 
     def loss(self, batch: TagBatch) -> Tensor:
         """Mean cross-entropy over the real positions of the batch (a scalar)."""
         mask = batch.mask()
-        logits = self(batch.tokens, batch.lengths)
-        return F.cross_entropy(logits[mask], batch.tags[mask])  # (N, C) vs (N,): padding dropped
+        return F.cross_entropy(self.logits(batch)[mask], batch.tags[mask])  # (N, C) vs (N,): padding dropped
 
     @torch.no_grad()
     def metrics(self, batch: TagBatch) -> dict[str, tuple[float, int]]:
         """Each metric as (sum, count) over the batch, so batches add up exactly.
 
         loss and token_accuracy count real tokens; exact_match counts whole sequences
-        whose every real token is tagged right.
+        whose every real token is tagged right; with ``span_tags``, span_tp/fp/fn count
+        entity spans (see `span_counts`).
         """
         mask = batch.mask()
-        logits = self(batch.tokens, batch.lengths)
+        logits = self.logits(batch)
         loss_sum = F.cross_entropy(logits[mask], batch.tags[mask], reduction="sum")
-        right = (logits.argmax(dim=-1) == batch.tags) & mask  # (B, T)
+        predicted = logits.argmax(dim=-1)  # (B, T)
+        right = (predicted == batch.tags) & mask  # (B, T)
         exact = (right | ~mask).all(dim=1)  # (B,)
         tokens = int(mask.sum())
-        return {"loss": (float(loss_sum), tokens), "token_accuracy": (float(right.sum()), tokens),
-                "exact_match": (float(exact.sum()), len(exact))}
+        out = {"loss": (float(loss_sum), tokens), "token_accuracy": (float(right.sum()), tokens),
+               "exact_match": (float(exact.sum()), len(exact))}
+        if self.span_tags is not None:
+            lengths = batch.lengths.tolist()
+            names = [[[self.span_tags[i] for i in row[:n]] for row, n in zip(ids.tolist(), lengths)]
+                     for ids in (batch.tags, predicted)]
+            counts = span_counts(*names)
+            out.update({key: (float(n), len(lengths)) for key, n in zip(SPAN_COUNTS, counts)})
+        return out
+
+    def finalize_metrics(self, totals: Mapping[str, tuple[float, int]]) -> dict[str, float]:
+        """Whole-split totals of ``metrics`` -> the means, and span precision/recall/F1 from the span counts."""
+        out = {name: value / count if count else float("nan")
+               for name, (value, count) in totals.items() if name not in SPAN_COUNTS}
+        if all(key in totals for key in SPAN_COUNTS):
+            out.update(span_scores(*(totals[key][0] for key in SPAN_COUNTS)))
+        return out
 
     @torch.no_grad()
     def predict(self, batch: TagBatch) -> list[list[int]]:
         """The most likely tag id at every real position of each sequence."""
-        best = self(batch.tokens, batch.lengths).argmax(dim=-1)  # (B, T)
+        best = self.logits(batch).argmax(dim=-1)  # (B, T)
         return [row[:length].tolist() for row, length in zip(best, batch.lengths.tolist())]
 
 
 # -- builders: the only place config becomes constructor calls -------------------------
 
+Sentences = list[tuple[list[str], list[str]]]  # (tokens, tags) per sentence, as the readers give them
+
 
 def load_data(cfg: Config) -> TagData:
-    """Generate the three splits named by ``cfg.data`` (each from its own seed) and encode them."""
+    """Read (or generate) the splits named by ``cfg.data``, limit them (seeded), build the word
+    and character vocabularies and the tag list from train, and encode all three."""
     d = cfg.data
-    if d.name not in SYNCED_GENERATORS:
-        raise ConfigError(f"data.name: unknown dataset {d.name!r} for task 'tag'"
-                          f"{did_you_mean(str(d.name), GENERATORS)}; known: {', '.join(SYNCED_GENERATORS)}")
-    splits = {split: [(src.split(), tgt.split()) for src, tgt in
-                      generate(d.name, num, seed=f"{d.name}/{split}/{cfg.seed}", min_len=d.min_len, max_len=d.max_len)]
-              for split, num in (("train", d.num_train), ("valid", d.num_valid), ("test", d.num_test))}
-    vocab = Vocab.build([tokens for tokens, _ in splits["train"]])
+    splits, described = _read_splits(cfg)
+    for i, name in enumerate(("train", "valid", "test")):
+        limit = d.limit_train if name == "train" else d.limit_eval
+        if limit is not None and limit < len(splits[name]):  # the first N of a seeded shuffle, kept in file order
+            keep = np.random.default_rng([cfg.seed, i]).permutation(len(splits[name]))[:limit]
+            splits[name] = [splits[name][j] for j in sorted(keep.tolist())]
+    if not splits["train"]:
+        raise DataError(f"{described['train']}: the training split is empty; expected tagged sentences")
+    words = {name: [[w.lower() for w in tokens] if d.lowercase else tokens for tokens, _ in rows]
+             for name, rows in splits.items()}
+    vocab = Vocab.build(words["train"], min_freq=d.min_freq, max_size=d.max_vocab)
+    char_vocab = None
+    if cfg.model.char_encoder != "none":  # spelled from the original tokens: case is a strong cue
+        char_vocab = Vocab.build(list(token) for tokens, _ in splits["train"] for token in tokens)
     tags = sorted({tag for _, tag_seq in splits["train"] for tag in tag_seq})
     tag_ids = {tag: i for i, tag in enumerate(tags)}
 
-    def encode(split: str) -> list[TagExample]:
-        unseen = sorted({tag for _, tag_seq in splits[split] for tag in tag_seq} - set(tag_ids))
+    def encode(name: str) -> list[TagExample]:
+        unseen = sorted({tag for _, tag_seq in splits[name] for tag in tag_seq} - set(tag_ids))
         if unseen:
-            raise DataError(f"{d.name}/{split}: tags {unseen} do not occur in the training split ({tags})")
-        return [TagExample(vocab.encode(tokens), [tag_ids[tag] for tag in tag_seq]) for tokens, tag_seq in splits[split]]
+            raise DataError(f"{described[name]}: tags {unseen} do not occur in the training split ({tags})")
+        return [TagExample(vocab.encode(token_words), [tag_ids[tag] for tag in tag_seq],
+                           None if char_vocab is None else [char_vocab.encode(list(token)) for token in tokens])
+                for token_words, (tokens, tag_seq) in zip(words[name], splits[name])]
 
-    return TagData(encode("train"), encode("valid"), encode("test"), vocab, tags)
+    return TagData(encode("train"), encode("valid"), encode("test"), vocab, tags, char_vocab)
+
+
+def _read_splits(cfg: Config) -> tuple[dict[str, Sentences], dict[str, str]]:
+    """Each split's sentences, and where each comes from (for error messages)."""
+    d = cfg.data
+    if d.name is not None and d.train is not None:
+        raise ConfigError(f"data.train: set to {d.train!r} while data.name is {d.name!r}; "
+                          "set data.name=null to train on your own files, or drop data.train")
+    if d.name in SYNCED_GENERATORS:
+        sizes = {"train": d.num_train, "valid": d.num_valid, "test": d.num_test}
+        return ({split: [(src.split(), tgt.split()) for src, tgt in generate(
+                    d.name, num, seed=f"{d.name}/{split}/{cfg.seed}", min_len=d.min_len, max_len=d.max_len)]
+                 for split, num in sizes.items()}, {split: f"{d.name}/{split}" for split in sizes})
+    if d.name in DATASETS:
+        if d.tag_column != "upos":
+            raise ConfigError(f"data.tag_column: the registry dataset {d.name!r} gives UPOS tags, so expected "
+                              f"'upos', got {d.tag_column!r}; for other columns point data.train/valid/test "
+                              "at the .conllu files with data.name=null")
+        described = {split: f"{d.name}/{official}" for split, official in DATASETS[d.name].items()}
+        return {split: registry.load(d.name, official) for split, official in DATASETS[d.name].items()}, described
+    if d.name is not None:
+        known = [*SYNCED_GENERATORS, *DATASETS]
+        raise ConfigError(f"data.name: unknown dataset {d.name!r} for task 'tag'"
+                          f"{did_you_mean(str(d.name), [*known, *GENERATORS])}; known: {', '.join(known)} "
+                          "(or data.name=null with data.train=your .conllu file)")
+    return _read_user_files(cfg)
+
+
+def _read_user_files(cfg: Config) -> tuple[dict[str, Sentences], dict[str, str]]:
+    """The user's CoNLL-U files; a missing valid/test split is carved from train with the seed."""
+    d = cfg.data
+    if d.train is None:
+        raise ConfigError("data.train: expected a path to your training .conllu file (data.name is null), got null")
+    if d.format != "conllu":
+        raise ConfigError(f"data.format: the tag task reads CoNLL-U files, so expected 'conllu', got {d.format!r}")
+    if d.tag_column not in sources.CONLLU_TAG_COLUMNS:
+        raise ConfigError(f"data.tag_column: expected one of {', '.join(sources.CONLLU_TAG_COLUMNS)}, got "
+                          f"{d.tag_column!r}{did_you_mean(d.tag_column, sources.CONLLU_TAG_COLUMNS)}")
+    paths = {name: path for name, path in (("train", d.train), ("valid", d.valid), ("test", d.test)) if path}
+    splits = {}
+    for name, path in paths.items():
+        splits[name] = list(sources.read_conllu(path, d.tag_column))
+        if splits[name] and all(tag == "_" for _, tags in splits[name] for tag in tags):
+            raise DataError(f"{path}: the {d.tag_column} column is '_' (empty) on every word; expected tags "
+                            f"there (data.tag_column: {', '.join(sources.CONLLU_TAG_COLUMNS)})")
+    described = {name: str(path) for name, path in paths.items()}
+    carved = [name for name in ("valid", "test") if name not in splits]
+    if carved:
+        fractions = {"valid": d.valid_fraction, "test": d.test_fraction}
+        split = sources.seeded_split(len(splits["train"]), [1.0 - sum(fractions[n] for n in carved)]
+                                     + [fractions[n] for n in carved], seed=cfg.seed, names=["train", *carved])
+        pool = splits["train"]
+        for name in ("train", *carved):
+            splits[name] = [pool[i] for i in split[name]]
+            described[name] = f"{d.train} ({name}, carved with seed {cfg.seed})"
+    return splits, described
 
 
 def build_model(cfg: Config, data: TagData) -> Tagger:
+    """The Tagger the recipe describes; span metrics when the tags are BIO and seqeval is installed."""
     m = cfg.model
+    span_tags = None
+    if is_bio(data.tags):
+        try:
+            import seqeval  # noqa: F401  (optional: seqlab[tag])
+            span_tags = data.tags
+        except ImportError:
+            warnings.warn(f"the tags are BIO, but seqeval is not installed: reporting token accuracy only, "
+                          f"no span F1 ({SEQEVAL_HINT})", stacklevel=2)
     return Tagger(data.vocab_size, data.num_tags, encoder=m.encoder, embedding_dim=m.embedding_dim,
                   hidden_size=m.hidden_size, num_layers=m.num_layers, bidirectional=m.bidirectional,
-                  dropout=m.dropout, recurrent_dropout=m.recurrent_dropout)
+                  dropout=m.dropout, recurrent_dropout=m.recurrent_dropout, embedding_dropout=m.embedding_dropout,
+                  word_dropout=m.word_dropout, char_encoder=m.char_encoder,
+                  num_chars=0 if data.char_vocab is None else len(data.char_vocab),
+                  char_embedding_dim=m.char_embedding_dim, char_hidden_size=m.char_hidden_size,
+                  char_kernel_size=m.char_kernel_size, span_tags=span_tags)
