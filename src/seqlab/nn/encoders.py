@@ -10,7 +10,8 @@ Every encoder here has the same call, so a task can swap one for another::
     lengths  (B,) integer tensor       real positions after the encoder (pooling shortens; T' <= T),
                                        on the device the lengths came on
     final    (B, output_size) or None  a summary vector where the encoder has one (the RNN's final
-                                       states in ConvRNNEncoder); None: pool the outputs instead
+                                       states in ConvRNNEncoder); None: pool the outputs instead.
+                                       The class attribute ``has_final`` says which.
 
 Padding never leaks: outputs at real positions do not change when padded positions are
 appended to the batch (tests/nn/test_encoders.py checks it for each encoder).
@@ -99,6 +100,8 @@ class ConvEncoder(nn.Module):
     Parameters: ``convs[l]`` is a torch Conv1d(in, channels, kernel_size, dilation=d^l).
     ``output_size`` = channels. See the module docstring for the call; ``final`` is None.
     """
+
+    has_final = False  # the call's third item is None
 
     def __init__(self, input_size: int, channels: int, kernel_size: int = 3, num_layers: int = 1, *,
                  dilation: int = 1, padding: str = "same", pool_size: int | None = None, pool_last: bool = False,
@@ -257,6 +260,8 @@ class TransformerEncoder(nn.Module):
     the sequence: pool the outputs).
     """
 
+    has_final = False  # the call's third item is None
+
     def __init__(self, input_size: int, d_model: int, num_layers: int = 1, num_heads: int = 1, *,
                  ff_size: int | None = None, dropout: float = 0.0, activation: str = "relu", norm_first: bool = False,
                  positional: str = "sinusoidal", max_positions: int = 512) -> None:
@@ -333,6 +338,8 @@ class ConvRNNEncoder(nn.Module):
     before the RNN); ``rnn`` a seqlab.nn RNN, LSTM or GRU with ``batch_first=True`` and
     ``input_size == conv.output_size``. See the module docstring for the call.
     """
+
+    has_final = True  # the call's third item is the RNN's final states
 
     def __init__(self, conv: ConvEncoder, rnn: RNN | LSTM | GRU) -> None:
         super().__init__()

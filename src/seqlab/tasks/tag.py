@@ -173,6 +173,8 @@ def load_data(cfg: Config) -> TagData:
 
 def build_model(cfg: Config, data: TagData) -> Tagger:
     m = cfg.model
+    if m.encoder not in ENCODERS:
+        raise ConfigError(f"model.encoder: task 'tag' takes {', '.join(ENCODERS)}; got {m.encoder!r}")
     return Tagger(data.vocab_size, data.num_tags, encoder=m.encoder, embedding_dim=m.embedding_dim,
                   hidden_size=m.hidden_size, num_layers=m.num_layers, bidirectional=m.bidirectional,
                   dropout=m.dropout, recurrent_dropout=m.recurrent_dropout)
