@@ -91,6 +91,7 @@ class ModelConfig:
     dropout: float = 0.0  # dropout between stacked layers and before the output layer
     recurrent_dropout: float = 0.0  # variational dropout on the recurrent state (Gal & Ghahramani 2016)
     embedding_dropout: float = 0.0  # dropout on the token embeddings (classify)
+    embedding_init_std: float | None = None  # classify: std of the embeddings' normal init; null: torch's N(0, 1)
     pooling: Literal["last", "mean", "max", "attention"] = "last"  # sequence -> one vector (classify)
     attention: Literal["dot", "general", "additive"] = "dot"  # seq2seq: how the decoder scores encoder states
     input_feeding: bool = False  # seq2seq: feed the last attentional state to the decoder (Luong et al. 2015; slower)
@@ -118,6 +119,8 @@ class ModelConfig:
                  self.hidden_size, f"a multiple of model.num_heads ({self.num_heads}) for the transformer encoder")
         for key in ("dropout", "recurrent_dropout", "embedding_dropout"):
             _require(0.0 <= getattr(self, key) < 1.0, f"model.{key}", getattr(self, key), "a number in [0, 1)")
+        _require(self.embedding_init_std is None or self.embedding_init_std > 0, "model.embedding_init_std",
+                 self.embedding_init_std, "a number > 0, or null")
 
 
 @dataclass(frozen=True)

@@ -162,3 +162,25 @@ def test_trains_on_a_small_csv(encoder, extra, tmp_path):
     assert summary["test"]["accuracy"] >= 0.9
     saved = config.load(out / "config.yaml")
     assert saved.model.encoder == encoder
+
+
+@pytest.mark.parametrize("recipe, kind", [("imdb-conv", ConvEncoder), ("sst2-transformer", TransformerEncoder)])
+def test_the_recipes_build_their_encoders(recipe, kind):
+    cfg = config.load(recipe)
+    classify._check_model_settings(cfg)  # the checks pass ...
+    m = cfg.model
+    model = classify.Classifier(20, 2, encoder=classify.build_encoder(cfg), embedding_dim=m.embedding_dim,
+                                pooling=m.pooling)
+    assert isinstance(model.encoder, kind)
+    batch = classify.collate(examples())  # ... and the model runs
+    assert model(batch.tokens, batch.lengths).shape == (6, 2)
+
+
+def test_embedding_init_std_sets_the_scale_and_keeps_padding_zero():
+    torch.manual_seed(0)
+    model = classify.Classifier(2000, 2, encoder="lstm", embedding_dim=16, embedding_init_std=0.05)
+    weight = model.embedding.weight.detach()
+    assert weight[0].abs().max() == 0  # the padding row
+    assert abs(weight[1:].std().item() - 0.05) < 0.002  # 31,984 draws: the sample std is within ~0.0002
+    with pytest.raises(ConfigError, match="model.embedding_init_std: expected a number > 0, or null, got 0.0"):
+        config.apply_overrides(config.Config(), ["model.embedding_init_std=0"])
