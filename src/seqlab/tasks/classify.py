@@ -173,6 +173,13 @@ class Classifier(nn.Module):
         if pooling not in POOLINGS:
             raise ValueError(f"Classifier: pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}")
         self.pooling = pooling
+        # The embedding is created first, so a seed gives the recurrent classifiers the same weights as before.
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
+        if embedding_init_std is not None:
+            with torch.no_grad():
+                nn.init.normal_(self.embedding.weight, std=embedding_init_std)
+                self.embedding.weight[PAD_ID].zero_()  # as nn.Embedding leaves the padding row
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.recurrent = isinstance(encoder, str)
         if self.recurrent:
             if encoder not in ENCODERS:
@@ -192,12 +199,6 @@ class Classifier(nn.Module):
                 raise ValueError(f"Classifier: pooling 'last' needs final states, which {type(encoder).__name__} "
                                  "does not have; use mean, max or attention")
             self.encoder, width = encoder, encoder.output_size
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
-        if embedding_init_std is not None:
-            with torch.no_grad():
-                nn.init.normal_(self.embedding.weight, std=embedding_init_std)
-                self.embedding.weight[PAD_ID].zero_()  # as nn.Embedding leaves the padding row
-        self.embedding_dropout = nn.Dropout(embedding_dropout)
         if pooling == "attention":
             self.attention = nn.Linear(width, width)  # u_t = tanh(W h_t + b)
             self.query = nn.Parameter(torch.randn(width) / width**0.5)  # u_w, the learned query
