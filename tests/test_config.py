@@ -46,7 +46,8 @@ def test_mapping_overrides_and_floats_widen():
     (["modle.hidden_size=3"], "did you mean 'model.hidden_size'?"),
     (["train.epochs=three"], "train.epochs: expected an integer, got 'three'"),
     (["model.bidirectional=maybe"], "model.bidirectional: expected true or false, got 'maybe'"),
-    (["model.encoder=transformer"], "model.encoder: expected one of lstm, gru, rnn, got 'transformer'"),
+    (["model.encoder=cnn"], ("model.encoder: expected one of lstm, gru, rnn, conv, transformer, conv+lstm, conv+gru, "
+                              "conv+rnn, got 'cnn'")),
     (["train.device=tpu"], "train.device: expected one of auto, cpu, cuda, got 'tpu'"),
     (["train.epochs=0"], "train.epochs: expected an integer >= 1, got 0"),
     (["model.dropout=1.5"], "model.dropout: expected a number in [0, 1), got 1.5"),
@@ -54,7 +55,8 @@ def test_mapping_overrides_and_floats_widen():
     (["model=3"], "'model' is a section; set one of its keys: model.encoder"),
     (["train.epochs"], "expected KEY=VALUE"),
     ({"train.epochs": True}, "train.epochs: expected an integer, got True"),
-    ({"model.encoder": 3}, "model.encoder: expected one of lstm, gru, rnn, got 3"),
+    ({"model.encoder": 3}, ("model.encoder: expected one of lstm, gru, rnn, conv, transformer, conv+lstm, conv+gru, "
+                           "conv+rnn, got 3")),
 ])
 def test_bad_overrides_name_the_key(overrides, message):
     with pytest.raises(ConfigError) as err:

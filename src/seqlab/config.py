@@ -83,9 +83,11 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The network: embedding, recurrent encoder, output layer."""
+    """The network: embedding, encoder (recurrent, convolutional or Transformer), output layer."""
 
-    encoder: Literal["lstm", "gru", "rnn"] = "lstm"  # recurrent layer from seqlab.nn
+    # Recurrent layer from seqlab.nn; classify also takes conv (1D convolutions), transformer (self-attention)
+    # and conv+lstm / conv+gru / conv+rnn (convolutions shorten the sequence, then the recurrent layer reads it).
+    encoder: Literal["lstm", "gru", "rnn", "conv", "transformer", "conv+lstm", "conv+gru", "conv+rnn"] = "lstm"
     embedding_dim: int = 16  # width of each token's embedding
     hidden_size: int = 64  # units per layer and direction
     num_layers: int = 1  # stacked recurrent layers
@@ -98,19 +100,39 @@ class ModelConfig:
     char_embedding_dim: int = 30  # tag: width of each character embedding
     char_hidden_size: int = 50  # tag: char cnn filters, or char lstm units per direction
     char_kernel_size: int = 3  # tag: characters each char cnn filter sees (odd)
+    embedding_init_std: float | None = None  # classify: std of the embeddings' normal init; null: torch's N(0, 1)
     pooling: Literal["last", "mean", "max", "attention"] = "last"  # sequence -> one vector (classify)
     attention: Literal["dot", "general", "additive"] = "dot"  # seq2seq: how the decoder scores encoder states
     input_feeding: bool = False  # seq2seq: feed the last attentional state to the decoder (Luong et al. 2015; slower)
     tie_embeddings: bool = False  # seq2seq, lm: the output layer shares the (target) embedding matrix
     condition: Literal["none", "init", "input"] = "none"  # lm: a class sets the initial state, or joins every input
+    conv_channels: int = 128  # conv, conv+*: filters per convolution layer (the width a conv encoder outputs)
+    conv_kernel_size: int = 5  # conv, conv+*: positions each filter sees
+    conv_layers: int = 2  # conv, conv+*: stacked convolution layers
+    conv_dilation: int = 1  # conv, conv+*: layer l dilates by conv_dilation ** l (1, d, d^2, ...); 1: none
+    conv_padding: Literal["same", "valid"] = "same"  # conv, conv+*: same keeps lengths; valid drops edges (Keras)
+    conv_pool: int | None = None  # conv: max-pool window between conv layers (conv+*: and before the RNN); null: none
+    num_heads: int = 4  # transformer: attention heads; model.hidden_size (d_model) must be divisible by it
+    ff_size: int | None = None  # transformer: feed-forward inner width; null: 4 * model.hidden_size
+    positional: Literal["sinusoidal", "learned", "none"] = "sinusoidal"  # transformer: how positions are encoded
+    max_positions: int = 512  # transformer with learned positions: the longest sequence it can read
+    norm_first: bool = False  # transformer: pre-LN (LayerNorm before each sublayer) instead of the paper's post-LN
 
     def __post_init__(self) -> None:
-        for key in ("embedding_dim", "hidden_size", "num_layers", "char_embedding_dim", "char_hidden_size"):
+        for key in ("embedding_dim", "hidden_size", "num_layers", "char_embedding_dim", "char_hidden_size",
+                    "conv_channels", "conv_kernel_size", "conv_layers", "conv_dilation", "num_heads", "max_positions"):
             _require(getattr(self, key) >= 1, f"model.{key}", getattr(self, key), "an integer >= 1")
         _require(self.char_kernel_size >= 1 and self.char_kernel_size % 2 == 1, "model.char_kernel_size",
                  self.char_kernel_size, "an odd integer >= 1")
+        for key in ("conv_pool", "ff_size"):
+            _require(getattr(self, key) is None or getattr(self, key) >= 1, f"model.{key}", getattr(self, key),
+                     "an integer >= 1, or null")
+        _require(self.encoder != "transformer" or self.hidden_size % self.num_heads == 0, "model.hidden_size",
+                 self.hidden_size, f"a multiple of model.num_heads ({self.num_heads}) for the transformer encoder")
         for key in ("dropout", "recurrent_dropout", "embedding_dropout", "word_dropout"):
             _require(0.0 <= getattr(self, key) < 1.0, f"model.{key}", getattr(self, key), "a number in [0, 1)")
+        _require(self.embedding_init_std is None or self.embedding_init_std > 0, "model.embedding_init_std",
+                 self.embedding_init_std, "a number > 0, or null")
 
 
 @dataclass(frozen=True)

@@ -79,8 +79,8 @@ def test_last_pooling_is_forward_end_and_backward_start():
     # and the backward output at step 0.
     model = small_model(pooling="last", bidirectional=True).eval()
     batch = classify.collate(examples(), pad_to=9)
-    h, state = model.encoder(model.embedding(batch.tokens), lengths=batch.lengths)
-    pooled = model.pool(h, state, batch.mask())
+    h, _, final = model.encode(batch.tokens, batch.lengths)
+    pooled = model.pool(h, final, batch.mask())
     last = batch.lengths - 1
     forward_end = h[torch.arange(6), last, :16]
     torch.testing.assert_close(pooled, torch.cat([forward_end, h[:, 0, 16:]], dim=1))

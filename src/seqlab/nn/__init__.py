@@ -3,7 +3,9 @@
 ``RNN``, ``LSTM`` and ``GRU`` (and their cells) are drop-ins for torch.nn's, with
 variable lengths, recurrent dropout, layer norm and a choice of backend added. The
 attention modules (dot, general, additive, scaled dot-product, multi-head) share one
-call and return their weights.
+call and return their weights. The non-recurrent encoders (``ConvEncoder``,
+``TransformerEncoder``, ``ConvRNNEncoder``) share one call, ``(x, lengths) -> (outputs,
+lengths, final)``, so a task can swap them.
 """
 
 from seqlab.nn.attention import (
@@ -20,28 +22,46 @@ from seqlab.nn.attention import (
     masked_softmax,
 )
 from seqlab.nn.cells import GRUCell, LSTMCell, RNNCell, gru_step, lstm_step, rnn_step
+from seqlab.nn.encoders import (
+    ConvEncoder,
+    ConvRNNEncoder,
+    FeedForwardBlock,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+    lengths_mask,
+    sinusoidal_positions,
+    top_final_state,
+)
 from seqlab.nn.recurrent import BACKENDS, GRU, LSTM, RNN
 
 __all__ = [
     "ATTENTIONS",
-    "AdditiveAttention",
-    "AttentionalState",
-    "DotAttention",
-    "GeneralAttention",
-    "MultiHeadAttention",
-    "MultiHeadAttentionBlock",
-    "ScaledDotProductAttention",
-    "build_attention",
-    "causal_mask",
-    "masked_softmax",
     "BACKENDS",
     "GRU",
-    "GRUCell",
     "LSTM",
-    "LSTMCell",
     "RNN",
+    "AdditiveAttention",
+    "AttentionalState",
+    "ConvEncoder",
+    "ConvRNNEncoder",
+    "DotAttention",
+    "FeedForwardBlock",
+    "GRUCell",
+    "GeneralAttention",
+    "LSTMCell",
+    "MultiHeadAttention",
+    "MultiHeadAttentionBlock",
     "RNNCell",
+    "ScaledDotProductAttention",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
+    "build_attention",
+    "causal_mask",
     "gru_step",
+    "lengths_mask",
     "lstm_step",
+    "masked_softmax",
     "rnn_step",
+    "sinusoidal_positions",
+    "top_final_state",
 ]

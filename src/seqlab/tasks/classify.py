@@ -1,7 +1,12 @@
 """Many-to-one classification: one label per text (review -> sentiment, surname -> language).
 
-The model is embedding -> recurrent encoder (seqlab.nn; stacked, bidirectional,
-recurrent dropout) -> pooling over time -> dropout -> linear. Pooling looks only at
+The model is embedding -> encoder -> pooling over time -> dropout -> linear. The encoder
+(``model.encoder``) is a recurrent layer of seqlab.nn (lstm, gru, rnn: stacked,
+bidirectional, recurrent dropout) or one of seqlab.nn.encoders: ``conv`` (stacked 1D
+convolutions, optionally max-pooled between layers: Keras's Conv1D -> MaxPooling1D ->
+Conv1D -> global pooling), ``transformer`` (self-attention layers over positional
+encodings) or ``conv+lstm`` / ``conv+gru`` / ``conv+rnn`` (convolutions and pooling shorten
+the text, then the recurrent layer reads the shorter sequence). Pooling looks only at
 each sequence's real positions, so padding never changes a prediction:
 
 | pooling     | the sequence vector                                                    |
@@ -10,6 +15,11 @@ each sequence's real positions, so padding never changes a prediction:
 | `mean`      | the mean of the outputs over real positions                            |
 | `max`       | the element-wise max of the outputs over real positions                |
 | `attention` | ``sum_t alphas_t h_t``, alphas = masked softmax of ``u_w . tanh(W h_t + b)`` (Yang et al. 2016) |
+
+``last`` needs an encoder with final states (the recurrent ones and conv+*): a conv or
+Transformer output at the last position is just that token's local (or contextual)
+representation, not a summary of the text, so those encoders refuse ``last`` and ask
+for mean, max or attention.
 
 Data: a registry dataset (``data.name``: imdb, sst2, names) or the user's files
 (``data.train``/``valid``/``test`` with ``data.format`` and the column names). A split
@@ -40,9 +50,20 @@ from seqlab.data.batching import TokenBatch, pad
 from seqlab.data.tokenize import Tokenizer, build_tokenizer
 from seqlab.data.vocab import PAD_ID, UNK_ID, Vocab
 from seqlab.errors import ConfigError, DataError
-from seqlab.nn import GRU, LSTM, RNN, masked_softmax
+from seqlab.nn import (
+    GRU,
+    LSTM,
+    RNN,
+    ConvEncoder,
+    ConvRNNEncoder,
+    TransformerEncoder,
+    lengths_mask,
+    masked_softmax,
+    top_final_state,
+)
 
-ENCODERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+ENCODERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}  # the recurrent encoders, built by the Classifier itself
+SEQUENCE_ENCODERS = ("conv", "transformer", "conv+lstm", "conv+gru", "conv+rnn")  # seqlab.nn.encoders, by build_encoder
 POOLINGS = ("last", "mean", "max", "attention")
 # Registry datasets this task reads: (train split, test split or None to carve one from train).
 # A valid split is always carved from train, so model choices never look at the test set.
@@ -123,36 +144,61 @@ def macro_f1(tp: Sequence[float], fp: Sequence[float], fn: Sequence[float]) -> f
 
 
 class Classifier(nn.Module):
-    """Embedding -> recurrent encoder -> pooling over real positions -> dropout -> linear.
+    """Embedding -> encoder -> pooling over real positions -> dropout -> linear.
 
     Args:
         vocab_size: number of token ids, padding (id 0) included.
         num_classes: number of label ids.
-        encoder: "lstm", "gru" or "rnn" (the seqlab.nn layers).
+        encoder: "lstm", "gru" or "rnn" (the seqlab.nn layers, built here from the sizes
+            below), or a built encoder with the seqlab.nn.encoders call ``(x, lengths) ->
+            (outputs, lengths, final)``, an ``input_size`` equal to ``embedding_dim`` and an
+            ``output_size`` (see :func:`build_encoder`); hidden_size, num_layers,
+            bidirectional and recurrent_dropout are then the encoder's business and unused.
         embedding_dim, hidden_size, num_layers, bidirectional, recurrent_dropout: as for
             the seqlab.nn layers.
         dropout: between stacked layers and on the pooled vector before the linear layer.
         embedding_dropout: on the token embeddings.
+        embedding_init_std: the embeddings start as N(0, std^2) (padding row 0); None: torch's
+            N(0, 1). Convolutional classifiers learn far faster from small embeddings (Keras
+            starts them in U(-0.05, 0.05)): on 3,000 IMDB reviews, 5 epochs, a conv classifier
+            reached 0.61 valid accuracy from N(0, 1) and 0.74 from std 0.05.
         pooling: "last", "mean", "max" or "attention" (see the module docstring).
     """
 
-    def __init__(self, vocab_size: int, num_classes: int, *, encoder: str = "lstm", embedding_dim: int = 16,
-                 hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
-                 recurrent_dropout: float = 0.0, embedding_dropout: float = 0.0, pooling: str = "last") -> None:
+    def __init__(self, vocab_size: int, num_classes: int, *, encoder: str | nn.Module = "lstm",
+                 embedding_dim: int = 16, hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False,
+                 dropout: float = 0.0, recurrent_dropout: float = 0.0, embedding_dropout: float = 0.0,
+                 embedding_init_std: float | None = None, pooling: str = "last") -> None:
         super().__init__()
-        if encoder not in ENCODERS:
-            raise ValueError(f"Classifier: encoder must be one of {', '.join(ENCODERS)}; got {encoder!r}")
         if pooling not in POOLINGS:
             raise ValueError(f"Classifier: pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}")
         self.pooling = pooling
-        self.num_directions = 2 if bidirectional else 1
-        width = hidden_size * self.num_directions  # D * H
+        # The embedding is created first, so a seed gives the recurrent classifiers the same weights as before.
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
+        if embedding_init_std is not None:
+            with torch.no_grad():
+                nn.init.normal_(self.embedding.weight, std=embedding_init_std)
+                self.embedding.weight[PAD_ID].zero_()  # as nn.Embedding leaves the padding row
         self.embedding_dropout = nn.Dropout(embedding_dropout)
-        self.encoder = ENCODERS[encoder](
-            embedding_dim, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional,
-            dropout=dropout if num_layers > 1 else 0.0,  # torch's dropout acts between layers only
-            recurrent_dropout=recurrent_dropout)
+        self.recurrent = isinstance(encoder, str)
+        if self.recurrent:
+            if encoder not in ENCODERS:
+                raise ValueError(f"Classifier: encoder must be one of {', '.join(ENCODERS)} or a built encoder; "
+                                 f"got {encoder!r}")
+            self.num_directions = 2 if bidirectional else 1
+            width = hidden_size * self.num_directions  # D * H
+            self.encoder = ENCODERS[encoder](
+                embedding_dim, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional,
+                dropout=dropout if num_layers > 1 else 0.0,  # torch's dropout acts between layers only
+                recurrent_dropout=recurrent_dropout)
+        else:
+            if encoder.input_size != embedding_dim:
+                raise ValueError(f"Classifier: the encoder reads {encoder.input_size} features per position, "
+                                 f"but embedding_dim is {embedding_dim}")
+            if pooling == "last" and not encoder.has_final:
+                raise ValueError(f"Classifier: pooling 'last' needs final states, which {type(encoder).__name__} "
+                                 "does not have; use mean, max or attention")
+            self.encoder, width = encoder, encoder.output_size
         if pooling == "attention":
             self.attention = nn.Linear(width, width)  # u_t = tanh(W h_t + b)
             self.query = nn.Parameter(torch.randn(width) / width**0.5)  # u_w, the learned query
@@ -164,27 +210,35 @@ class Classifier(nn.Module):
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         """tokens: (B, T) int64; lengths: (B,) int64 on the CPU, each >= 1. Returns logits (B, C)."""
-        x = self.embedding_dropout(self.embedding(tokens))  # (B, T, E)
-        h, state = self.encoder(x, lengths=lengths)  # (B, T, D * H), zero at padding
-        mask = torch.arange(tokens.shape[1], device=tokens.device) < lengths.to(tokens.device).unsqueeze(1)  # (B, T)
-        return self.head(self.dropout(self.pool(h, state, mask)))
+        h, lengths, final = self.encode(tokens, lengths)  # (B, T', W), zero at padding
+        mask = lengths_mask(lengths, h.shape[1], h.device)  # (B, T')
+        return self.head(self.dropout(self.pool(h, final, mask)))
 
-    def pool(self, h: Tensor, state: Tensor | tuple[Tensor, Tensor], mask: Tensor) -> Tensor:
-        """h: (B, T, D * H) outputs; state: h_n (L * D, B, H) or (h_n, c_n); mask: (B, T) bool.
-        Returns (B, D * H), computed from real positions only."""
+    def encode(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """tokens: (B, T); lengths: (B,). Returns the encoder outputs h (B, T', W) (T' < T
+        where the encoder pools), their lengths (B,), and the final states (B, W) or None."""
+        x = self.embedding_dropout(self.embedding(tokens))  # (B, T, E)
+        if self.recurrent:
+            h, state = self.encoder(x, lengths=lengths)  # (B, T, D * H), zero at padding
+            return h, lengths, top_final_state(state, self.num_directions)  # final: (B, D * H)
+        return self.encoder(x, lengths)
+
+    def pool(self, h: Tensor, final: Tensor | None, mask: Tensor) -> Tensor:
+        """h: (B, T, W) outputs; final: (B, W) final states (used by ``last``) or None;
+        mask: (B, T) bool. Returns (B, W), computed from real positions only."""
         if self.pooling == "last":
-            h_n = state[0] if isinstance(state, tuple) else state  # (L * D, B, H)
-            top = h_n[-self.num_directions:]  # (D, B, H): the last layer, forward then backward
-            return top.transpose(0, 1).reshape(h.shape[0], -1)  # (B, D * H)
+            if final is None:
+                raise ValueError("Classifier: pooling 'last' needs final states; the encoder gave none")
+            return final
         if self.pooling == "mean":
             real = mask.unsqueeze(-1).to(h.dtype)  # (B, T, 1)
             return (h * real).sum(dim=1) / real.sum(dim=1)
         if self.pooling == "max":
             return h.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
-        u = torch.tanh(self.attention(h))  # (B, T, D * H)
+        u = torch.tanh(self.attention(h))  # (B, T, W)
         scores = u @ self.query  # (B, T)
         alphas = masked_softmax(scores, mask)  # (B, T), 0 at padding
-        return (alphas.unsqueeze(-1) * h).sum(dim=1)  # context (B, D * H)
+        return (alphas.unsqueeze(-1) * h).sum(dim=1)  # context (B, W)
 
     def loss(self, batch: ClassifyBatch) -> Tensor:
         """Mean cross-entropy over the batch's examples (a scalar)."""
@@ -232,6 +286,7 @@ def load_data(cfg: Config) -> ClassifyData:
     tokenizer, vocabulary and labels from train, and encode all three."""
     d = cfg.data
     settings = _tokenizer_settings(cfg)  # checked before any file is read
+    _check_model_settings(cfg)  # likewise: a bad model choice should not wait for the data
     rows, names, split, about = _read_splits(cfg)
     for i, name in enumerate(("train", "valid", "test")):
         limit = d.limit_train if name == "train" else d.limit_eval
@@ -312,10 +367,60 @@ def _tokenizer_settings(cfg: Config) -> dict[str, object]:
 
 def build_model(cfg: Config, data: ClassifyData) -> Classifier:
     m = cfg.model
-    return Classifier(data.vocab_size, data.num_classes, encoder=m.encoder, embedding_dim=m.embedding_dim,
-                      hidden_size=m.hidden_size, num_layers=m.num_layers, bidirectional=m.bidirectional,
-                      dropout=m.dropout, recurrent_dropout=m.recurrent_dropout,
-                      embedding_dropout=m.embedding_dropout, pooling=m.pooling)
+    _check_model_settings(cfg)
+    return Classifier(data.vocab_size, data.num_classes, encoder=build_encoder(cfg),
+                      embedding_dim=m.embedding_dim, hidden_size=m.hidden_size, num_layers=m.num_layers,
+                      bidirectional=m.bidirectional, dropout=m.dropout, recurrent_dropout=m.recurrent_dropout,
+                      embedding_dropout=m.embedding_dropout, embedding_init_std=m.embedding_init_std,
+                      pooling=m.pooling)
+
+
+def build_encoder(cfg: Config) -> str | nn.Module:
+    """The encoder ``model.encoder`` names: a recurrent kind's name (the Classifier builds
+    those, keeping their weight names) or a seqlab.nn.encoders module reading embedding_dim."""
+    m = cfg.model
+    if m.encoder in ENCODERS:
+        return m.encoder
+    if m.encoder == "transformer":
+        return TransformerEncoder(m.embedding_dim, m.hidden_size, m.num_layers, m.num_heads, ff_size=m.ff_size,
+                                  dropout=m.dropout, norm_first=m.norm_first, positional=m.positional,
+                                  max_positions=m.max_positions)
+    recurrent = m.encoder.removeprefix("conv+")  # lstm, gru or rnn after the convolutions; "conv": none
+    conv = ConvEncoder(m.embedding_dim, m.conv_channels, m.conv_kernel_size, m.conv_layers,
+                       dilation=m.conv_dilation, padding=m.conv_padding, pool_size=m.conv_pool,
+                       pool_last=recurrent in ENCODERS, dropout=m.dropout)
+    if recurrent not in ENCODERS:
+        return conv
+    rnn = ENCODERS[recurrent](m.conv_channels, m.hidden_size, num_layers=m.num_layers, batch_first=True,
+                              bidirectional=m.bidirectional, dropout=m.dropout if m.num_layers > 1 else 0.0,
+                              recurrent_dropout=m.recurrent_dropout)
+    return ConvRNNEncoder(conv, rnn)
+
+
+def _check_model_settings(cfg: Config) -> None:
+    """Model keys that make no sense with the chosen encoder are ConfigErrors naming the key."""
+    m, encoder = cfg.model, cfg.model.encoder
+    if encoder not in (*ENCODERS, *SEQUENCE_ENCODERS):
+        raise ConfigError(f"model.encoder: task 'classify' takes {', '.join((*ENCODERS, *SEQUENCE_ENCODERS))}; "
+                          f"got {encoder!r}")
+    if encoder in ("conv", "transformer"):
+        if m.pooling == "last":
+            raise ConfigError(f"model.pooling: 'last' needs final states, which the {encoder} encoder does not have "
+                              "(its output at the last position is one token's representation, not a summary); "
+                              "expected mean, max or attention")
+        for key, default in (("bidirectional", "false"), ("recurrent_dropout", "0")):
+            if getattr(m, key):
+                raise ConfigError(f"model.{key}: only recurrent encoders use it, and model.encoder is {encoder!r}; "
+                                  f"expected {default} (--set model.{key}={default}), got {getattr(m, key)!r}")
+    if encoder == "conv" and m.num_layers != 1:
+        raise ConfigError(f"model.num_layers: the conv encoder's depth is model.conv_layers; expected 1 (unused), "
+                          f"got {m.num_layers}")
+    if encoder == "transformer" and m.positional == "learned":
+        longest = cfg.data.max_tokens_per_example
+        if longest is None or longest > m.max_positions:
+            raise ConfigError(f"model.max_positions: learned positions cover {m.max_positions} tokens, but "
+                              f"data.max_tokens_per_example is {longest}; expected "
+                              f"data.max_tokens_per_example <= {m.max_positions}")
 
 
 # -- the test report: confusion matrix as text and plots/confusion.png ------------------

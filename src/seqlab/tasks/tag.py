@@ -381,6 +381,8 @@ def _read_user_files(cfg: Config) -> tuple[dict[str, Sentences], dict[str, str]]
 def build_model(cfg: Config, data: TagData) -> Tagger:
     """The Tagger the recipe describes; span metrics when the tags are BIO and seqeval is installed."""
     m = cfg.model
+    if m.encoder not in ENCODERS:
+        raise ConfigError(f"model.encoder: task 'tag' takes {', '.join(ENCODERS)}; got {m.encoder!r}")
     span_tags = None
     if is_bio(data.tags):
         try:
