@@ -245,3 +245,12 @@ def test_wrong_format_and_conditions_without_classes_are_config_errors(tmp_path)
     _, cfg = user_text(tmp_path, "abc" * 400, **{"model.condition": "init", "data.bptt": 4, "train.batch_size": 2})
     with pytest.raises(ConfigError, match="model.condition: 'init' needs data with classes"):
         lm.build_model(cfg, lm.load_data(cfg))
+
+
+def test_an_encoder_lm_does_not_have_is_a_config_error_naming_the_key():
+    from seqlab import config as recipes
+    from seqlab.tasks import get_task
+
+    cfg = recipes.resolve("shakespeare-smoke", ["model.encoder=conv"])
+    with pytest.raises(ConfigError, match="model.encoder: task 'lm' takes lstm, gru or rnn; got 'conv'"):
+        get_task("lm").build_model(cfg, None)

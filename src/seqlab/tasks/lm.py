@@ -537,6 +537,8 @@ def _tokenizer_settings(cfg: Config) -> dict[str, object]:
 
 def build_model(cfg: Config, data: LMData) -> LanguageModel:
     m = cfg.model
+    if m.encoder not in ("lstm", "gru", "rnn"):
+        raise ConfigError(f"model.encoder: task 'lm' takes lstm, gru or rnn; got {m.encoder!r}")
     if m.bidirectional:
         raise ConfigError("model.bidirectional: a language model reads left to right only; expected false, got true")
     if m.condition != "none" and not data.conditions:
