@@ -187,7 +187,7 @@ class Word2VecConfig:
     sample: float = 1e-3  # subsampling threshold for frequent words; 0: keep every word
     alpha: float = 0.025  # starting SGD learning rate, decayed linearly over all words of all epochs
     min_alpha: float = 0.0001  # learning rate at the very end
-    batch_words: int = 10000  # corpus words whose updates are computed together (one vectorized SGD step)
+    batch_words: int = 1000  # corpus words whose updates are summed into one SGD step (larger: faster, less stable)
     analogies: str | None = "word_analogy"  # questions-words file (registry name or path) scored at the end; null: none
     restrict_vocab: int = 30000  # analogies: only questions whose words are among this many most frequent
 

@@ -202,8 +202,8 @@ class WordVectors:
                 for word, row in zip(self.words, rows):
                     if binary:
                         f.write(word.encode("utf-8") + b" " + row.astype("<f4").tobytes() + b"\n")
-                    else:  # %.9g: nine significant digits give every float32 back exactly
-                        f.write((word + " " + " ".join("%.9g" % x for x in row) + "\n").encode("utf-8"))
+                    else:  # .9g: nine significant digits give every float32 back exactly
+                        f.write((word + " " + " ".join(f"{x:.9g}" for x in row) + "\n").encode("utf-8"))
 
         write_atomic(Path(path), write)
 
@@ -218,6 +218,17 @@ class WordVectors:
             read = _read_binary if binary else _read_text
             words, vectors = read(path, f, count, dim)
         return cls(words, torch.from_numpy(vectors))
+
+
+def open_run(run_dir: str | Path) -> WordVectors:
+    """The vectors of a word2vec run dir; a run of another task is a DataError naming the command to use."""
+    from seqlab.bundle import COMMAND_FOR_TASK, read_config
+
+    run_dir, cfg = read_config(run_dir)
+    if cfg.task != "word2vec":
+        raise DataError(f"{run_dir} is a {cfg.task} run, not word2vec; use seqlab "
+                        f"{COMMAND_FOR_TASK.get(cfg.task, 'eval')}")
+    return WordVectors.from_run(run_dir)
 
 
 def _answer(unit: torch.Tensor, questions: torch.Tensor) -> torch.Tensor:

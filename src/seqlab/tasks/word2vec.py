@@ -287,6 +287,7 @@ def train_run(cfg: Config, data: Corpus, run_dir: Path, recipe: str, device: tor
                 for pair in sums.values():
                     pair[0], pair[1] = pair[0] + loss, pair[1] + count
                 done = int(where[stop]) / total if stop < len(where) else 1.0  # ... and after it
+                check_diverged(loss, count, w.negative, epoch, step, w)
                 if step % cfg.train.log_every == 0:  # tokens_per_s: corpus words (before subsampling) per second
                     log.append({"kind": "step", "epoch": epoch, "step": step,
                                 "train_loss": sums["window"][0] / max(1, sums["window"][1]), "lr": alpha,
@@ -294,9 +295,6 @@ def train_run(cfg: Config, data: Corpus, run_dir: Path, recipe: str, device: tor
                     sums["window"], since, since_done = [0.0, 0], time.perf_counter(), done
                 progress.update(bar, advance=1, epoch=epoch, loss=sums["epoch"][0] / max(1, sums["epoch"][1]),
                                 speed=total * (epoch - 1 + done) / max(1e-9, train_time + time.perf_counter() - began))
-            if not math.isfinite(sums["epoch"][0]) or not torch.isfinite(model.input).all():
-                raise TrainingError(f"the word2vec loss became non-finite in epoch {epoch}; "
-                                    f"lower word2vec.alpha (now {w.alpha}) or word2vec.batch_words")
             train_time += time.perf_counter() - began
             train_words += total
             epoch_loss = sums["epoch"][0] / max(1, sums["epoch"][1])
@@ -325,6 +323,20 @@ def train_run(cfg: Config, data: Corpus, run_dir: Path, recipe: str, device: tor
         console.print(f"analogies: {scores['correct']}/{scores['answered']} right ({scores['total']:.2%}; "
                       f"{scores['skipped']} skipped: a word not among the {w.restrict_vocab} most frequent)")
     return run_dir
+
+
+def check_diverged(loss: float, count: int, negative: int, epoch: int, step: int, w) -> None:
+    """Raise a TrainingError when a step's mean loss is far above its starting value.
+
+    At the start every score is 0 (output vectors are zero), so a prediction costs
+    (1 + negative)·ln 2; SGD only lowers that on average. A step summing many updates of
+    one frequent word's vector (its noise draws) can overshoot instead and blow up: a
+    mean above twice the start, or not finite, says so."""
+    start = (1 + negative) * math.log(2)
+    if count and not loss / count <= 2 * start:
+        raise TrainingError(f"word2vec diverged at epoch {epoch}, step {step}: mean loss {loss / count:.4g} per "
+                            f"prediction, against {start:.3f} at the start; lower word2vec.batch_words "
+                            f"(now {w.batch_words}) or word2vec.alpha (now {w.alpha})")
 
 
 def headline_for(cfg: Config) -> str:
