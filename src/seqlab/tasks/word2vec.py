@@ -35,12 +35,13 @@ questions-words analogy accuracy. ``seqlab.embeddings.WordVectors.from_run`` loa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,7 +160,7 @@ class Word2Vec(nn.Module):
         0 for noise draws to skip. Updates ``output`` in place; returns (the gradient step for
         ``hidden``, to be spread onto the input vectors it came from: (P, D), the loss summed
         over the P predictions, computed before the update)."""
-        u = self.output[targets]  # (P, 1+K, D)
+        u = gather(self.output, targets)  # (P, 1+K, D)
         scores = torch.bmm(u, hidden.unsqueeze(2)).squeeze(2)  # (P, 1+K)
         label = torch.zeros_like(scores)
         label[:, 0] = 1.0
@@ -170,6 +171,13 @@ class Word2Vec(nn.Module):
         hidden_step = torch.bmm(g.unsqueeze(1), u).squeeze(1)  # (P, D)
         self.output.index_add_(0, targets.reshape(-1), (g.unsqueeze(2) * hidden.unsqueeze(1)).flatten(0, 1))
         return hidden_step, loss
+
+
+def gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]``: rows of ``table`` (V, D) for an index of any shape, (*index.shape, D).
+    By index_select, which is about 5x faster on the CPU than advanced indexing (measured with
+    torch 2.13, 36k rows of 100 floats: 2 ms against 9 ms)."""
+    return torch.index_select(table, 0, index.reshape(-1)).view(*index.shape, table.shape[1])
 
 
 def build_model(cfg: Config, data: Corpus) -> Word2Vec:
@@ -238,10 +246,10 @@ def train_chunk(model: Word2Vec, chunk: Chunk, cdf: torch.Tensor, negative: int,
     keep = torch.ones(targets.shape, device=cdf.device)
     keep[:, 1:] = (noise != chunk.targets.unsqueeze(1)).float()
     if chunk.input_mask is None:
-        hidden = model.input[chunk.inputs]  # (P, D)
+        hidden = gather(model.input, chunk.inputs)  # (P, D)
     else:
         mask = chunk.input_mask.unsqueeze(2).float()  # (P, 2·window, 1)
-        hidden = (model.input[chunk.inputs] * mask).sum(1) / mask.sum(1)  # (P, D): mean of the context
+        hidden = (gather(model.input, chunk.inputs) * mask).sum(1) / mask.sum(1)  # (P, D): mean of the context
     step, loss = model.sgd_step(hidden, targets, keep, alpha)
     if chunk.input_mask is None:
         model.input.index_add_(0, chunk.inputs, step)
@@ -257,8 +265,31 @@ def train_chunk(model: Word2Vec, chunk: Chunk, cdf: torch.Tensor, negative: int,
 def train_run(cfg: Config, data: Corpus, run_dir: Path, recipe: str, device: torch.device, start: float) -> Path:
     """Train word vectors on ``data`` by ``cfg`` into ``run_dir`` (config.yaml and vocab.json already there);
     see the module docstring for what the run dir gets. Returns ``run_dir``."""
+    analogies = analogy_path(cfg.word2vec.analogies)  # a missing benchmark file fails now, not after training
+    with one_cpu_thread(device):
+        return _train(cfg, data, run_dir, recipe, device, start, analogies)
+
+
+@contextlib.contextmanager
+def one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """On the CPU, run with one torch thread and restore the count afterwards. The steps add
+    thousands of updates onto the same few rows (frequent words), and index_add_ does that
+    far slower on two threads than on one (torch 2.13, 2-core machine: 115 ms against 3-5 ms
+    for 36k rows of 100 floats onto a 40k-word table)."""
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(cfg: Config, data: Corpus, run_dir: Path, recipe: str, device: torch.device, start: float,
+           analogies: Path | None) -> Path:
     w, console = cfg.word2vec, Console(stderr=True)
-    analogies = analogy_path(w.analogies)  # a missing benchmark file fails now, not after training
     model = build_model(cfg, data).to(device)
     ids, lines = data.ids.to(device), data.lines.to(device)
     keep_p = keep_probabilities(data.counts, w.sample).to(device)
