@@ -296,6 +296,7 @@ def _train(cfg: Config, data: Corpus, run_dir: Path, recipe: str, device: torch.
     cdf = noise_cdf(data.counts).to(device)
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     log, epochs, total = MetricsLog(run_dir / "metrics.jsonl"), cfg.train.epochs, len(ids)
+    raw = data.raw_words  # speeds count the corpus's words as read, before the vocabulary cut and subsampling
     steps_per_epoch = math.ceil(total * float(keep_p[data.ids.to(device)].mean()) / w.batch_words)  # for the bar
     step, train_words, train_time, epoch_loss = 0, 0, 0.0, float("nan")
     with progress_bar(console) as progress:
@@ -319,15 +320,15 @@ def _train(cfg: Config, data: Corpus, run_dir: Path, recipe: str, device: torch.
                     pair[0], pair[1] = pair[0] + loss, pair[1] + count
                 done = int(where[stop]) / total if stop < len(where) else 1.0  # ... and after it
                 check_diverged(loss, count, w.negative, epoch, step, w)
-                if step % cfg.train.log_every == 0:  # tokens_per_s: corpus words (before subsampling) per second
+                if step % cfg.train.log_every == 0:  # tokens_per_s: corpus words (all, as read) per second
                     log.append({"kind": "step", "epoch": epoch, "step": step,
                                 "train_loss": sums["window"][0] / max(1, sums["window"][1]), "lr": alpha,
-                                "tokens_per_s": round(total * (done - since_done) / (time.perf_counter() - since), 1)})
+                                "tokens_per_s": round(raw * (done - since_done) / (time.perf_counter() - since), 1)})
                     sums["window"], since, since_done = [0.0, 0], time.perf_counter(), done
                 progress.update(bar, advance=1, epoch=epoch, loss=sums["epoch"][0] / max(1, sums["epoch"][1]),
-                                speed=total * (epoch - 1 + done) / max(1e-9, train_time + time.perf_counter() - began))
+                                speed=raw * (epoch - 1 + done) / max(1e-9, train_time + time.perf_counter() - began))
             train_time += time.perf_counter() - began
-            train_words += total
+            train_words += raw
             epoch_loss = sums["epoch"][0] / max(1, sums["epoch"][1])
             log.append({"kind": "epoch", "epoch": epoch, "step": step, "train_loss": epoch_loss, "lr": alpha})
             progress.console.print(f"epoch {epoch}: train_loss {epoch_loss:.4f}  lr {alpha:.6f}", soft_wrap=True)
