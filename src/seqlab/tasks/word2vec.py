@@ -272,10 +272,14 @@ def train_run(cfg: Config, data: Corpus, run_dir: Path, recipe: str, device: tor
 
 @contextlib.contextmanager
 def one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """On the CPU, run with one torch thread and restore the count afterwards. The steps add
-    thousands of updates onto the same few rows (frequent words), and index_add_ does that
-    far slower on two threads than on one (torch 2.13, 2-core machine: 115 ms against 3-5 ms
-    for 36k rows of 100 floats onto a 40k-word table)."""
+    """On the CPU, run with one torch thread and restore the count afterwards.
+
+    The steps are many small tensor operations, and index_add_ of repeated rows is what
+    suffers most when OpenMP threads must wait for busy cores: on a 2-core machine shared
+    with other work (load 3-4), 36k rows of 100 floats onto a 40k-word table took 115 ms on
+    two threads against 3-5 ms on one, and the Lee recipe 22 s against 12 s. On an idle
+    machine two threads are a little faster (word2vec-lee at 100 dims: 149k against 129k
+    words/s), so one thread trades that for never collapsing (torch 2.13, CPU-2)."""
     if device.type != "cpu":
         yield
         return
