@@ -205,6 +205,33 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class Word2VecConfig:
+    """word2vec (task word2vec): skip-gram or CBOW with negative sampling, plain SGD as in Mikolov et al. 2013.
+
+    The vector width is model.embedding_dim, the vocabulary cut data.min_freq (word2vec's
+    min_count) and data.max_vocab, the passes train.epochs; train.lr and the AdamW keys do not apply.
+    """
+
+    architecture: Literal["skipgram", "cbow"] = "skipgram"  # skipgram: a word predicts its context; cbow: the reverse
+    window: int = 5  # most context words on each side (each center draws its own reduced window in [1, window])
+    negative: int = 5  # noise words per prediction, drawn from the unigram distribution to the power 0.75
+    sample: float = 1e-3  # subsampling threshold for frequent words; 0: keep every word
+    alpha: float = 0.025  # starting SGD learning rate, decayed linearly over all words of all epochs
+    min_alpha: float = 0.0001  # learning rate at the very end
+    batch_words: int = 1000  # corpus words whose updates are summed into one SGD step (larger: faster, less stable)
+    analogies: str | None = "word_analogy"  # questions-words file (registry name or path) scored at the end; null: none
+    restrict_vocab: int = 30000  # analogies: only questions whose words are among this many most frequent
+
+    def __post_init__(self) -> None:
+        for key in ("window", "negative", "batch_words", "restrict_vocab"):
+            _require(getattr(self, key) >= 1, f"word2vec.{key}", getattr(self, key), "an integer >= 1")
+        _require(self.sample >= 0, "word2vec.sample", self.sample, "a number >= 0")
+        _require(self.alpha > 0, "word2vec.alpha", self.alpha, "a number > 0")
+        _require(0 <= self.min_alpha <= self.alpha, "word2vec.min_alpha", self.min_alpha,
+                 f"a number in [0, word2vec.alpha ({self.alpha})]")
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole recipe, resolved: every key has its value."""
 
@@ -214,6 +241,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    word2vec: Word2VecConfig = field(default_factory=Word2VecConfig)
 
 
 # -- loading and saving ----------------------------------------------------------------

@@ -27,6 +27,8 @@ COMMANDS = {
     "predict": "seqlab.cli.predict",
     "translate": "seqlab.cli.translate",
     "generate": "seqlab.cli.generate",
+    "similar": "seqlab.cli.similar",
+    "analogy": "seqlab.cli.analogy",
     "runs": "seqlab.cli.runs",
 }
 

@@ -30,6 +30,12 @@ pass, in a fixed order. Its model may then keep state from one batch to the next
 offers ``carried_state()`` (a dict of tensors) and ``load_carried_state(tensors)`` so a
 checkpoint saves that state and a resumed run continues from it, and it decides from
 each batch itself where a pass starts afresh.
+
+A task that does not train by loss(batch) at all (word2vec: plain SGD over millions of
+tiny updates, no validation split) offers ``train_fn(cfg, data, run_dir, recipe, device,
+start)``: ``train()`` writes config.yaml, loads the data, saves it to the run dir and
+hands the rest of the run to it; it writes metrics.jsonl, the weights and summary.json
+and returns the run dir. Such a task needs no ``collate``.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from typing import Any
 
 from seqlab.config import did_you_mean
 from seqlab.errors import ConfigError
-from seqlab.tasks import classify, lm, seq2seq, tag
+from seqlab.tasks import classify, lm, seq2seq, tag, word2vec
 
 
 @dataclass(frozen=True)
@@ -50,10 +56,11 @@ class Task:
     headline: str
     load_data: Callable[..., Any]
     build_model: Callable[..., Any]
-    collate: Callable[..., Any]
+    collate: Callable[..., Any] | None  # None only for a task with its own train_fn
     report: Callable[..., str] | None = None  # after the test evaluation; see the module docstring
     epoch_batches: Callable[..., Any] | None = None  # the task's own batches of a pass; see the module docstring
     pick_headline: Callable[..., str] | None = None  # cfg -> headline, where it depends on the recipe
+    train_fn: Callable[..., Any] | None = None  # the task's own trainer, handed the whole run; see the module docstring
 
     def headline_for(self, cfg: Any) -> str:
         """The headline metric of a run of ``cfg``."""
@@ -69,6 +76,8 @@ TASKS = {
                     collate=seq2seq.collate, report=seq2seq.report, pick_headline=seq2seq.headline),
     "lm": Task(headline="loss", load_data=lm.load_data, build_model=lm.build_model, collate=lm.collate,
                report=lm.report, epoch_batches=lm.epoch_batches),
+    "word2vec": Task(headline="analogy_accuracy", load_data=word2vec.load_data, build_model=word2vec.build_model,
+                     collate=None, pick_headline=word2vec.headline_for, train_fn=word2vec.train_run),
 }
 
 

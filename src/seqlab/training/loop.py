@@ -82,6 +82,8 @@ def train(recipe: str | Path | None = None, overrides: Mapping[str, Any] | Itera
     torch.manual_seed(cfg.seed)
     data = task.load_data(cfg)
     data.save(run_dir)  # vocabularies beside the weights, so the run dir is self-contained
+    if task.train_fn is not None:  # a task with its own trainer (word2vec) runs the rest; see seqlab.tasks
+        return task.train_fn(cfg, data, run_dir, name, device, start)
     model = task.build_model(cfg, data).to(device)
     console = Console(stderr=True)
     result = fit(model, data.train, data.valid, task.collate, cfg, device, run_dir, console,

@@ -1,0 +1,92 @@
+"""word2vec: seqlab's batched-SGD trainer vs gensim on the same corpus and settings.
+
+Both read the same sentences (seqlab's tokenization of the corpus, one line per document),
+with the same vector size, window, negatives, min_count, sample, epochs and learning
+rates; gensim with ``--workers`` threads, seqlab on one CPU thread (its trainer's choice). Speed is
+training words per second: the corpus's words (before the vocabulary cut and subsampling)
+times the epochs, over the training time alone (vocabulary building and scoring excluded).
+Quality is the accuracy on the Google analogy questions among the 30,000 most frequent
+words, scored for both by seqlab's evaluator (gensim's own ``evaluate_word_analogies`` on
+gensim's vectors is printed as a cross-check of that evaluator). Needs ``pip install gensim``.
+
+    python benchmarks/word2vec_vs_gensim.py --corpus word2vec_lee --epochs 10
+    python benchmarks/word2vec_vs_gensim.py --corpus imdb --epochs 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import torch
+
+import seqlab
+from seqlab import config
+from seqlab.embeddings import WordVectors
+from seqlab.tasks import word2vec
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpus", default="word2vec_lee", choices=word2vec.CORPORA)
+    parser.add_argument("--architecture", default="skipgram", choices=["skipgram", "cbow"])
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--dim", type=int, default=100)
+    parser.add_argument("--window", type=int, default=5)
+    parser.add_argument("--negative", type=int, default=5)
+    parser.add_argument("--min-count", type=int, default=5)
+    parser.add_argument("--sample", type=float, default=1e-3)
+    parser.add_argument("--batch-words", type=int, default=1000, help="seqlab: corpus words per SGD step")
+    parser.add_argument("--workers", type=int, default=2, help="gensim worker threads")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    overrides = {"data.name": args.corpus, "data.lowercase": True, "data.min_freq": args.min_count,
+                 "model.embedding_dim": args.dim, "train.epochs": args.epochs, "train.device": "cpu",
+                 "train.log_every": 100, "seed": args.seed, "word2vec.architecture": args.architecture,
+                 "word2vec.window": args.window, "word2vec.negative": args.negative,
+                 "word2vec.sample": args.sample, "word2vec.batch_words": args.batch_words}
+    cfg = config.resolve("word2vec-lee", overrides)
+    questions = word2vec.analogy_path(cfg.word2vec.analogies)
+    print(f"load average {os.getloadavg()}; seqlab: one CPU thread (see word2vec.one_cpu_thread); "
+          f"gensim workers {args.workers}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run = seqlab.train("word2vec-lee", overrides, out=f"{tmp}/run")
+        summary = __import__("json").loads((run / "summary.json").read_text())
+        ours = WordVectors.from_run(run)
+    ours_speed, corpus_words = summary["words_per_s"], summary["corpus_words"]
+
+    import gensim
+    from gensim.models import Word2Vec
+
+    lines, _ = word2vec.read_lines(cfg)
+    sentences = [word2vec.tokenize(line, True) for line in lines]
+    model = Word2Vec(vector_size=args.dim, window=args.window, negative=args.negative, min_count=args.min_count,
+                     sample=args.sample, workers=args.workers, sg=int(args.architecture == "skipgram"),
+                     seed=args.seed, alpha=cfg.word2vec.alpha, min_alpha=cfg.word2vec.min_alpha)
+    model.build_vocab(sentences)
+    began = time.perf_counter()
+    model.train(sentences, total_examples=len(sentences), epochs=args.epochs)
+    gensim_time = time.perf_counter() - began
+    theirs = WordVectors(list(model.wv.index_to_key), torch.from_numpy(model.wv.vectors))
+    gensim_own, _ = model.wv.evaluate_word_analogies(str(questions), restrict_vocab=cfg.word2vec.restrict_vocab)
+
+    scored = {name: v.evaluate_analogies(questions, cfg.word2vec.restrict_vocab) for name, v in
+              (("seqlab", ours), (f"gensim {gensim.__version__}", theirs))}
+    speeds = {"seqlab": ours_speed, f"gensim {gensim.__version__}": corpus_words * args.epochs / gensim_time}
+    print(f"\ncorpus {args.corpus}: {corpus_words:,} words, {len(sentences):,} lines; vocabulary: seqlab "
+          f"{len(ours):,}, gensim {len(theirs):,}; {args.architecture}, dim {args.dim}, window {args.window}, "
+          f"negative {args.negative}, sample {args.sample}, epochs {args.epochs}\n")
+    print("| trainer | words/s | analogy total | semantic | syntactic | answered |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, s in scored.items():
+        print(f"| {name} | {speeds[name]:,.0f} | {s['total']:.4f} | {s['semantic']:.4f} | {s['syntactic']:.4f} | "
+              f"{s['answered']} |")
+    print(f"\nspeed ratio seqlab / gensim: {ours_speed / speeds[f'gensim {gensim.__version__}']:.3f}; "
+          f"gensim's own evaluator on gensim's vectors: {gensim_own:.4f}")
+
+
+if __name__ == "__main__":
+    main()

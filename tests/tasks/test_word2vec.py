@@ -1,0 +1,134 @@
+"""word2vec: the SGD step against autograd, subsampling and noise by hand, windows, the corpus, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from seqlab import config
+from seqlab.errors import ConfigError, DataError, TrainingError
+from seqlab.tasks import word2vec
+from seqlab.tasks.word2vec import Chunk, Word2Vec
+
+
+def _loss_reference(hidden: torch.Tensor, output: torch.Tensor, targets: torch.Tensor,
+                    keep: torch.Tensor) -> torch.Tensor:
+    """The negative-sampling loss by torch's own BCE-with-logits: label 1 for the target, 0 for noise."""
+    scores = torch.einsum("pd,pkd->pk", hidden, output[targets])
+    labels = torch.zeros_like(scores)
+    labels[:, 0] = 1
+    return (torch.nn.functional.binary_cross_entropy_with_logits(scores, labels, reduction="none") * keep).sum()
+
+
+def test_sgd_step_is_minus_alpha_times_the_autograd_gradient():
+    torch.manual_seed(0)
+    model = Word2Vec(7, 4).double()
+    model.output.data.normal_()  # nonzero, so every term of the gradient shows
+    hidden = torch.randn(5, 4, dtype=torch.float64)
+    targets = torch.tensor([[1, 2, 2], [3, 1, 1], [1, 0, 6], [4, 4, 5], [2, 2, 2]])  # repeated rows on purpose
+    keep = torch.tensor([[1, 1, 0], [1, 1, 1], [1, 1, 1], [1, 0, 1], [1, 0, 0]], dtype=torch.float64)
+    alpha = 0.1
+    h, out = hidden.clone().requires_grad_(), model.output.detach().clone().requires_grad_()
+    reference = _loss_reference(h, out, targets, keep)
+    reference.backward()
+    before = model.output.detach().clone()
+    step, loss = model.sgd_step(hidden, targets, keep, alpha)
+    assert loss.item() == pytest.approx(reference.item(), rel=1e-12)
+    torch.testing.assert_close(step, -alpha * h.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(model.output - before, -alpha * out.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_cbow_step_spreads_the_whole_hidden_step_onto_each_context_word():
+    """The C tool (cbow, mean): h = mean of the context vectors, and each context vector
+    gets the full step for h (not divided by the context size)."""
+    torch.manual_seed(0)
+    model = Word2Vec(6, 3).double()
+    model.output.data.normal_()
+    chunk = Chunk(inputs=torch.tensor([[1, 2, 3, 0]]), input_mask=torch.tensor([[True, True, True, False]]),
+                  targets=torch.tensor([4]))
+    cdf = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 1.0], dtype=torch.float64)  # every noise draw is word 5
+    inputs_before, alpha = model.input.detach().clone(), 0.05
+    h = inputs_before[[1, 2, 3]].mean(0, keepdim=True).requires_grad_()
+    reference = _loss_reference(h, model.output.detach(), torch.tensor([[4, 5, 5]]), torch.ones(1, 3).double())
+    reference.backward()
+    loss, count = word2vec.train_chunk(model.to(torch.float64), chunk, cdf, 2, alpha, torch.Generator().manual_seed(0))
+    assert count == 1 and loss == pytest.approx(reference.item(), rel=1e-6)
+    moved = model.input.detach() - inputs_before
+    for row in (1, 2, 3):
+        torch.testing.assert_close(moved[row], -alpha * h.grad[0].to(moved.dtype), rtol=1e-5, atol=1e-7)
+    assert moved[[0, 4, 5]].abs().max() == 0
+
+
+def test_keep_probabilities_follow_the_c_formula():
+    # counts 1000 and 10 of T = 1010 words, s = 1e-3: s*T = 1.01.
+    # word 0: (sqrt(1000 / 1.01) + 1) * 1.01 / 1000 = (31.4658 + 1) * 0.00101 = 0.0327905
+    # word 1: (sqrt(10 / 1.01) + 1) * 1.01 / 10 = (3.1466 + 1) * 0.101 = 0.418813, below 1
+    keep = word2vec.keep_probabilities(torch.tensor([1000, 10]), 1e-3)
+    assert keep[0].item() == pytest.approx((math.sqrt(1000 / 1.01) + 1) * 1.01 / 1000)
+    assert keep[0].item() == pytest.approx(0.0327905, abs=1e-6)
+    assert keep[1].item() == pytest.approx(0.418813, abs=1e-5)
+    assert word2vec.keep_probabilities(torch.tensor([5, 1]), 1.0).tolist() == [1.0, 1.0]  # capped
+    assert word2vec.keep_probabilities(torch.tensor([1000, 10]), 0.0).tolist() == [1.0, 1.0]
+
+
+def test_noise_cdf_is_unigram_to_the_three_quarters():
+    # counts 16 and 1: weights 16^0.75 = 8 and 1, so P = 8/9 and 1/9
+    cdf = word2vec.noise_cdf(torch.tensor([16, 1]))
+    assert cdf.tolist() == pytest.approx([8 / 9, 1.0])
+    draws = torch.searchsorted(cdf, torch.rand(90000, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
+    assert (draws == 1).float().mean().item() == pytest.approx(1 / 9, abs=0.005)
+
+
+def test_windows_stay_inside_their_line():
+    ids, lines = torch.tensor([10, 11, 12, 13, 14]), torch.tensor([0, 0, 0, 1, 1])
+    chunk = word2vec.window_chunk(ids, lines, 0, 5, window=1, cbow=False, generator=torch.Generator())
+    pairs = sorted(zip(chunk.inputs.tolist(), chunk.targets.tolist()))  # (context, center)
+    assert pairs == [(10, 11), (11, 10), (11, 12), (12, 11), (13, 14), (14, 13)]
+    cbow = word2vec.window_chunk(ids, lines, 0, 5, window=1, cbow=True, generator=torch.Generator())
+    assert cbow.targets.tolist() == [10, 11, 12, 13, 14]
+    assert cbow.input_mask.sum(1).tolist() == [1, 2, 1, 1, 1]
+
+
+def test_reduced_windows_reach_between_1_and_window():
+    n, window = 4000, 3
+    chunk = word2vec.window_chunk(torch.arange(n), torch.zeros(n, dtype=torch.long), 0, n, window, cbow=True,
+                                  generator=torch.Generator().manual_seed(0))
+    interior = chunk.input_mask[window:-window].sum(1)  # 2 * reach for centers away from the ends
+    assert sorted(set(interior.tolist())) == [2, 4, 6]
+    assert interior.float().mean().item() == pytest.approx(4.0, abs=0.1)  # reach uniform on {1, 2, 3}
+
+
+def test_corpus_vocabulary_is_most_frequent_first_and_cut_at_min_count():
+    corpus = word2vec.build_corpus(["b a b, c!", "a b d"], min_count=2, max_vocab=None, lowercase=True, source="t")
+    assert corpus.words == ["b", "a"] and corpus.counts.tolist() == [3, 2]
+    assert corpus.ids.tolist() == [0, 1, 0, 1, 0] and corpus.lines.tolist() == [0, 0, 0, 1, 1]
+    assert corpus.raw_words == 7
+
+
+def test_a_corpus_too_small_for_min_count_is_a_clear_error():
+    with pytest.raises(DataError, match=r"mine\.txt: 1 distinct word.*data\.min_freq=3.*'the' x3"):
+        word2vec.build_corpus(["the cat the", "the dog"], min_count=3, max_vocab=None, lowercase=False,
+                              source="mine.txt")
+
+
+def test_user_text_file_and_wrong_format(tmp_path):
+    text = tmp_path / "corpus.txt"
+    text.write_text("a b a b\n\nb c\n", encoding="utf-8")
+    cfg = config.from_dict({"task": "word2vec", "data": {"name": None, "train": str(text), "format": "text",
+                                                        "min_freq": 2}})
+    corpus = word2vec.load_data(cfg)
+    assert corpus.words == ["b", "a"] and corpus.lines.tolist() == [0, 0, 0, 0, 1]
+    bad = config.apply_overrides(cfg, {"data.format": "csv"})
+    with pytest.raises(ConfigError, match="data.format"):
+        word2vec.load_data(bad)
+
+
+def test_divergence_stops_the_run():
+    w = config.Config().word2vec
+    word2vec.check_diverged(4.0 * 10, 10, 5, 1, 1, w)  # below the start: fine
+    with pytest.raises(TrainingError, match="diverged at epoch 2, step 7"):
+        word2vec.check_diverged(100.0 * 10, 10, 5, 2, 7, w)
+    with pytest.raises(TrainingError):
+        word2vec.check_diverged(float("nan"), 10, 5, 2, 7, w)
