@@ -32,9 +32,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    from seqlab.training.distributed import is_main_process
     from seqlab.training.loop import train  # imports torch
 
     run_dir = train(args.recipe, args.overrides, args.out, resume=args.resume)
+    if not is_main_process():  # under torchrun, process 0 alone names the run
+        return 0
     headline = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))["headline"]
     print(f"run: {_shown(run_dir)}")
     print(f"{headline['split']} {headline['metric']}: {headline['value']:.4f}")
