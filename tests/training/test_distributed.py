@@ -1,21 +1,29 @@
-"""DDP under torchrun (gloo, CPU): two processes against one process with the global batch."""
+"""DDP under torchrun (gloo, CPU): two processes against one process with the global batch.
+
+Starting processes is the slow part, so one torchrun launch (tests/training/ddp_worker.py)
+does the two-process side of every check; this process then does the one-process side.
+"""
 
 import json
 import os
-import socket
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 from seqlab.cli.main import main
 from seqlab.errors import ConfigError
 from seqlab.tasks import classify
-from seqlab.training import checkpoint, distributed
+from seqlab.training import checkpoint
 from seqlab.training.loop import evaluate, train
+from seqlab.training.records import without_timings
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from ddp_worker import tiny_classifier, tiny_examples  # noqa: E402
 
 WORDS = ["good", "bad", "great", "awful", "fine", "poor", "nice", "boring", "fun", "dull"]
 
@@ -25,105 +33,128 @@ def write_csv(path: Path, n: int, seed: int) -> Path:
     g = torch.Generator().manual_seed(seed)
     rows = ["text,label"]
     for _ in range(n):
-        words = [WORDS[int(i)] for i in torch.randint(len(WORDS), (int(torch.randint(2, 7, (1,), generator=g)),),
-                                                      generator=g)]
+        size = int(torch.randint(2, 7, (1,), generator=g))
+        words = [WORDS[int(i)] for i in torch.randint(len(WORDS), (size,), generator=g)]
         kind = sum(word in ("good", "great", "fine", "nice", "fun") for word in words)
         rows.append(" ".join(words) + "," + ("pos" if 2 * kind >= len(words) else "neg"))
     path.write_text("\n".join(rows) + "\n")
     return path
 
 
-def recipe_args(tmp_path: Path, batch_size: int) -> list[str]:
-    sets = [f"data.train={write_csv(tmp_path / 'train.csv', 64, 0)}",
-            f"data.valid={write_csv(tmp_path / 'valid.csv', 30, 1)}",
-            f"data.test={write_csv(tmp_path / 'test.csv', 30, 2)}",
-            "model.dropout=0", "model.embedding_dim=8", "model.hidden_size=8", "train.epochs=2",
-            f"train.batch_size={batch_size}", "eval.batch_size=8", "train.device=cpu", "train.log_every=1"]
-    return ["classify-csv"] + [arg for key in sets for arg in ("--set", key)]
+def settings(args: dict) -> list[str]:
+    return [arg for key, value in args.items() for arg in ("--set", f"{key}={value}")]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def classify_args(tmp_path: Path, batch_size: int) -> list[str]:
+    # 64 examples: 2 processes x batch 32 and 1 process x batch 64 both make one update per
+    # epoch from the same seeded order (process r takes batch r of 32: examples 32r..32r+31 of it)
+    return ["classify-csv", *settings({
+        "data.train": write_csv(tmp_path / "train.csv", 64, 0), "data.valid": write_csv(tmp_path / "valid.csv", 30, 1),
+        "data.test": write_csv(tmp_path / "test.csv", 30, 2), "model.dropout": 0, "model.embedding_dim": 8,
+        "model.hidden_size": 8, "train.epochs": 2, "train.batch_size": batch_size, "eval.batch_size": 8,
+        "train.device": "cpu", "train.log_every": 1})]
 
 
-@pytest.mark.slow
-def test_two_processes_train_like_one_with_the_global_batch(tmp_path, capsys):
-    # 64 examples: 2 processes x batch 32 and 1 process x batch 64 both make 1 update per epoch
-    # from the same seeded order (process r takes batch r of 32 = examples 32r..32r+31 of it).
+def lm_args(batch_size: int) -> list[str]:
+    # stream windows: process r reads rows [8r, 8r + 8) of the 16 parallel streams one process reads
+    return ["shakespeare-smoke", *settings({
+        "data.limit_train": 3000, "data.limit_eval": 500, "model.hidden_size": 16, "model.embedding_dim": 8,
+        "train.epochs": 1, "train.batch_size": batch_size, "train.device": "cpu", "train.log_every": 1})]
+
+
+def records(run: Path) -> list[dict]:
+    return without_timings(json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines())
+
+
+def weights(run: Path) -> dict:
+    return checkpoint.load(run / "checkpoints" / "last.safetensors")["model"]
+
+
+def assert_same_weights(run: Path, reference: Path) -> None:
+    got, expected = weights(run), weights(reference)
+    assert got.keys() == expected.keys()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory):
+    """The torchrun side: the worker's files, its stdout, and the two run dirs."""
+    tmp = tmp_path_factory.mktemp("ddp")
+    plan = {"out": str(tmp), "runs": [classify_args(tmp, 32), [*lm_args(8), "--out", str(tmp / "lm")]]}
+    (tmp / "plan.json").write_text(json.dumps(plan, default=str))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "seqlab", "train", *recipe_args(tmp_path, 32)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=180, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert [line.split()[0] for line in done.stdout.splitlines()] == ["run:", "test"]  # printed once, by rank 0
-    (run,) = (tmp_path / "runs").iterdir()  # one run dir
-    assert main(["train", *recipe_args(tmp_path, 64), "--out", str(tmp_path / "one")]) == 0
-    one = tmp_path / "one"
-    summary, expected = (json.loads((d / "summary.json").read_text()) for d in (run, one))
-    assert summary["processes"] == 2 and expected["processes"] == 1
-    assert summary["steps"] == expected["steps"] == 2
-    # the same weights after 2 updates (Adam's second step depends on the gradients' sizes, not only signs)
-    weights, reference = (checkpoint.load(d / "checkpoints" / "last.safetensors")["model"] for d in (run, one))
-    for name in reference:
-        torch.testing.assert_close(weights[name], reference[name], rtol=1e-5, atol=1e-6, msg=name)
-    # validation figures summed over the processes equal one process's (train_loss differs: the loop
-    # weighs each batch's mean loss by its tokens, and here one batch became two of 32)
-    assert summary["test"] == pytest.approx(expected["test"], rel=1e-5)
-    records, expected_records = ([json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
-                                 for d in (run, one))
-    assert len(records) == len(expected_records)
-    for record, ref in zip(records, expected_records):
-        assert record["kind"] == ref["kind"] and record["step"] == ref["step"]
-        for key in ref:
-            if key.startswith("valid_"):
-                assert record[key] == pytest.approx(ref[key], rel=1e-5), key
-
-
-def _rank_worker(rank: int, port: int, examples: list, out: str) -> None:
-    os.environ.update({"RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank), "MASTER_ADDR": "127.0.0.1",
-                       "MASTER_PORT": str(port)})
-    torch.set_num_threads(1)
-    dist, device = distributed.setup(torch.device("cpu"))
-    try:
-        torch.manual_seed(0)
-        model = classify.Classifier(vocab_size=12, num_classes=3, encoder="gru", embedding_dim=4, hidden_size=6)
-        metrics = evaluate(model, examples, classify.collate, 3, device, dist=dist)
-        mine = dist.share([examples[i:i + 4] for i in range(0, len(examples), 4)], 2)
-        loss_of = dist.wrap(model)
-        for examples_of_step in mine[:1]:
-            loss_of(classify.collate(examples_of_step)).backward()
-        grads = {name: p.grad for name, p in model.named_parameters()}
-        torch.save({"metrics": metrics, "grads": grads}, f"{out}/rank{rank}.pt")
-    finally:
-        dist.close()
+                           str(HERE / "ddp_worker.py"), str(tmp / "plan.json")], cwd=tmp, env=env,
+                          capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return tmp, done.stdout
 
 
 @pytest.mark.slow
-def test_ranks_agree_on_metrics_and_average_gradients(tmp_path):
-    g = torch.Generator().manual_seed(3)
-    examples = [classify.ClassifyExample(torch.randint(2, 12, (int(n),), generator=g).tolist(), int(label))
-                for n, label in zip(torch.randint(1, 7, (17,), generator=g), torch.randint(3, (17,), generator=g))]
-    mp.spawn(_rank_worker, args=(free_port(), examples, str(tmp_path)), nprocs=2, join=True)
-    results = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
-    torch.manual_seed(0)
-    model = classify.Classifier(vocab_size=12, num_classes=3, encoder="gru", embedding_dim=4, hidden_size=6)
-    # 17 examples in batches of 3: rank 0 scores batches 0, 2, 4 (9 examples), rank 1 batches 1, 3, 5 (8)
+def test_ranks_agree_on_metrics_and_average_gradients(two_processes):
+    tmp, _ = two_processes
+    results = [torch.load(tmp / f"grads-{rank}.pt") for rank in range(2)]
+    examples, model = tiny_examples(), tiny_classifier()
+    # 17 examples in batches of 3: process 0 scores batches 0, 2, 4 (9 examples), process 1 batches 1, 3, 5 (8)
     expected = evaluate(model, examples, classify.collate, 3, torch.device("cpu"))
-    assert results[0]["metrics"] == results[1]["metrics"]  # the same floats on every rank
+    assert results[0]["metrics"] == results[1]["metrics"]  # the same floats in every process
     assert results[0]["metrics"] == pytest.approx(expected, rel=1e-6)
-    # one step of batch 4 per rank = one step of batch 8 (examples 0..7) in one process: DDP averages
+    # one batch of 4 per process = one batch of 8 (examples 0..7) in one process: DDP averages the gradients
     model.loss(classify.collate(examples[:8])).backward()
     for name, p in model.named_parameters():
         for result in results:
             torch.testing.assert_close(result["grads"][name], p.grad, rtol=1e-5, atol=1e-7, msg=name)
 
 
+@pytest.mark.slow
+def test_two_processes_train_classify_like_one_with_the_global_batch(two_processes, tmp_path, capsys):
+    tmp, stdout = two_processes
+    # printed by process 0 alone: the classify run's two lines, then the lm run's
+    assert [line.split()[0] for line in stdout.splitlines()] == ["run:", "test", "run:", "test"]
+    (run,) = (tmp / "runs").iterdir()  # one run dir, named by process 0
+    assert main(["train", *classify_args(tmp_path, 64), "--out", str(tmp_path / "one")]) == 0
+    summary, expected = (json.loads((d / "summary.json").read_text()) for d in (run, tmp_path / "one"))
+    assert (summary["processes"], expected["processes"], summary["steps"], expected["steps"]) == (2, 1, 2, 2)
+    # the same weights after 2 updates (Adam's second step depends on the gradients' sizes, not only signs)
+    assert_same_weights(run, tmp_path / "one")
+    # validation and test figures summed over the processes equal one process's (train_loss differs:
+    # the loop weighs each batch's mean loss by its tokens, and here one batch of 64 became two of 32)
+    assert summary["test"] == pytest.approx(expected["test"], rel=1e-5)
+    got, reference = records(run), records(tmp_path / "one")
+    assert [(r["kind"], r["step"]) for r in got] == [(r["kind"], r["step"]) for r in reference]
+    for record, ref in zip(got, reference):
+        assert {k: v for k, v in record.items() if k.startswith("valid_")} == pytest.approx(
+            {k: v for k, v in ref.items() if k.startswith("valid_")}, rel=1e-5)
+
+
+@pytest.mark.slow
+def test_two_processes_train_a_language_model_like_one_with_twice_the_streams(two_processes, tmp_path):
+    tmp, _ = two_processes
+    assert main(["train", *lm_args(16), "--out", str(tmp_path / "one")]) == 0
+    assert_same_weights(tmp / "lm", tmp_path / "one")
+    got, reference = records(tmp / "lm"), records(tmp_path / "one")
+    assert len(got) == len(reference) == 4  # 3 windows, then the epoch
+    for record, ref in zip(got, reference):  # equal windows: the token-weighted train_loss agrees too
+        assert record.pop("kind") == ref.pop("kind")
+        assert record == pytest.approx(ref, rel=1e-5)
+
+
+@pytest.mark.slow
+def test_resume_needs_the_same_number_of_processes(two_processes, tmp_path, capsys):
+    tmp, _ = two_processes
+    stopped = tmp_path / "stopped"
+    shutil.copytree(tmp / "lm", stopped)
+    (stopped / "summary.json").unlink()
+    assert main(["train", "--resume", str(stopped)]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        f"resume: {stopped / 'checkpoints' / 'last.safetensors'} was written by a run of 2 processes (torchrun); "
+        "this one has 1; resume it with the same number")
+
+
 def test_a_task_with_its_own_trainer_is_refused_under_torchrun(monkeypatch):
-    monkeypatch.setenv("RANK", "0")
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("LOCAL_RANK", "0")
+    for key, value in (("RANK", "0"), ("WORLD_SIZE", "2"), ("LOCAL_RANK", "0")):
+        monkeypatch.setenv(key, value)
     with pytest.raises(ConfigError, match=r"task: 'word2vec' trains with its own trainer, which does not run "
                                           r"under torchrun \(DDP\); train it in one process"):
         train("word2vec-lee")

@@ -96,10 +96,10 @@ class Distributed:
         """DistributedDataParallel over ``model.loss``: call it with a batch for the loss.
 
         ``device_ids`` stays None so DDP does not move the batch (lengths stay on the CPU,
-        where the recurrent layers want them); buffers are not broadcast, since each
-        process keeps its own (a language model's carried state is its own rows').
+        where the recurrent layers want them). A language model's carried state is a plain
+        attribute, not a buffer, so each process keeps its own rows' state.
         """
-        return DistributedDataParallel(LossForward(model), device_ids=None, broadcast_buffers=False)
+        return DistributedDataParallel(LossForward(model), device_ids=None)
 
     def broadcast_weights(self, model: nn.Module) -> None:
         """Copy process 0's parameters and buffers into every process's ``model``."""
