@@ -13,6 +13,9 @@ batches, such as a language model's consecutive windows); see :mod:`seqlab.tasks
     plots/curves.png   training loss per step, the monitored metric per epoch
     summary.json       test metrics (of the best weights), the best epoch, wall time, parameter count
 
+Under ``torchrun`` the same fit runs in every process, with DDP averaging the gradients
+and process 0 alone writing the run dir; see :mod:`seqlab.training.distributed`.
+
 Runs are seeded: on the CPU the same config gives the same metrics.jsonl, bit for bit,
 apart from the timing keys (``records.TIMING_KEYS``). A run killed at any point continues
 with ``train(resume=RUN_DIR)`` from its last checkpoint and ends with the same
@@ -336,16 +339,17 @@ def run_epoch(trainer: Trainer, state: LoopState, train_set: Sequence[Any], coll
         loss_sum, tokens = loss * batch.num_tokens, batch.num_tokens
         if trainer.dist is not None:  # the step's sums over every process, so each records the same
             loss_sum, tokens = trainer.dist.all_sum(loss_sum, tokens)
+            tokens = int(tokens)
         state.step, state.batch = state.step + 1, index + 1
         state.loss_sum, state.tokens = state.loss_sum + loss_sum, state.tokens + tokens
         state.window_loss_sum, state.window_tokens = state.window_loss_sum + loss_sum, state.window_tokens + tokens
-        if state.step % t.log_every == 0 and trainer.writes:
+        if state.step % t.log_every == 0:
             record = {"kind": "step", "epoch": state.epoch, "step": state.step,
                       "train_loss": state.window_loss_sum / state.window_tokens, "lr": lr,
                       "tokens_per_s": round(state.window_tokens / (time.perf_counter() - since), 1)}
-            trainer.log.append(record)
-            board.log(record)
-        if state.step % t.log_every == 0:
+            if trainer.writes:
+                trainer.log.append(record)
+                board.log(record)
             state.window_loss_sum, state.window_tokens, since = 0.0, 0, time.perf_counter()
         seen += tokens
         show(advance=1, epoch=state.epoch, loss=state.loss_sum / state.tokens,
