@@ -16,8 +16,8 @@ import torch
 
 from seqlab.cli.main import main
 from seqlab.errors import ConfigError
-from seqlab.tasks import classify
-from seqlab.training import checkpoint
+from seqlab.tasks import classify, lm
+from seqlab.training import checkpoint, distributed
 from seqlab.training.loop import evaluate, train
 from seqlab.training.records import without_timings
 
@@ -158,3 +158,57 @@ def test_a_task_with_its_own_trainer_is_refused_under_torchrun(monkeypatch):
     with pytest.raises(ConfigError, match=r"task: 'word2vec' trains with its own trainer, which does not run "
                                           r"under torchrun \(DDP\); train it in one process"):
         train("word2vec-lee")
+
+
+def test_teacher_forcing_decay_is_refused_under_torchrun(monkeypatch):
+    for key, value in (("RANK", "0"), ("WORLD_SIZE", "2"), ("LOCAL_RANK", "0")):
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match=r"train.teacher_forcing_schedule: linear plans its decay over the updates "
+                                          r"of one process, so under torchrun it would decay too slowly"):
+        train("dates-smoke", {"train.teacher_forcing_schedule": "linear", "train.teacher_forcing": 0.5})
+
+
+# -- the sharing rules, without a process group -------------------------------------------
+
+
+def place(rank: int, world_size: int = 3) -> distributed.Distributed:
+    return distributed.Distributed(rank, world_size, torch.device("cpu"), owns_group=False)
+
+
+def test_each_process_takes_every_world_size_th_batch_and_as_many_as_the_others():
+    # 8 batches, 3 processes: 8 // 3 = 2 each; batches 6 and 7 are left out of the epoch
+    assert place(0).per_rank(8) == 2
+    assert [place(r).share(range(8), 2) for r in range(3)] == [[0, 3], [1, 4], [2, 5]]
+    assert [place(r).share(range(8)) for r in range(3)] == [[0, 3, 6], [1, 4, 7], [2, 5]]  # scoring: all
+    with pytest.raises(ConfigError, match=r"train.batch_size: an epoch has 2 batch\(es\), fewer than the 3 processes"):
+        place(0).per_rank(2)
+
+
+def test_a_language_model_epoch_is_split_by_rows():
+    stream = lm.TokenStream(torch.arange(1, 200), "stream", bptt=10)
+    g = torch.Generator().manual_seed(0)
+    whole = lm.epoch_batches(stream, 6, g)  # one process, 6 parallel streams
+    parts = [place(r).share_epoch_batches(lm.epoch_batches, "lm")(stream, 2, torch.Generator().manual_seed(0))
+             for r in range(3)]
+    assert all(len(part) == len(whole) for part in parts)
+    for k, batch in enumerate(whole):
+        assert torch.equal(torch.cat([part[k].inputs for part in parts]), batch.inputs)  # (6, T) from 3 x (2, T)
+        assert torch.equal(torch.cat([part[k].targets for part in parts]), batch.targets)
+        assert sum(part[k].num_tokens for part in parts) == batch.num_tokens
+        assert all(part[k].carry == batch.carry for part in parts)
+    # scoring (no generator) is the whole pass in order, in every process
+    scored = place(1).share_epoch_batches(lm.epoch_batches, "lm")(stream, 4, None)
+    assert [b.inputs.tolist() for b in scored] == [b.inputs.tolist() for b in lm.epoch_batches(stream, 4, None)]
+
+
+def test_padded_sequences_split_by_rows_and_a_batch_too_small_to_share_is_left_out():
+    # 7 sequences, 2 processes x 2 rows: drawn as batches of 4 + 3 rows; the batch of 3 gives
+    # process 1 one row, so it stays; with 3 processes x 2 rows (one batch of 6, then 1) the 1 goes
+    examples = [lm.LMExample([lm.SOS_ID, 5 + i, *([6] * i), lm.EOS_ID], 0) for i in range(7)]
+    two = [place(r, 2).share_epoch_batches(lm.epoch_batches, "lm")(examples, 2, torch.Generator().manual_seed(0))
+           for r in range(2)]
+    assert [len(b) for b in two[0]] == [2, 2] and [len(b) for b in two[1]] == [2, 1]
+    assert sorted(row[1] for part in two for b in part for row in b.inputs.tolist()) == [5 + i for i in range(7)]
+    assert sum(b.num_tokens for part in two for b in part) == sum(len(e.tokens) - 1 for e in examples)
+    three = place(2).share_epoch_batches(lm.epoch_batches, "lm")(examples, 2, torch.Generator().manual_seed(0))
+    assert [len(b) for b in three] == [2]

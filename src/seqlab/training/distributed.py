@@ -47,6 +47,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from seqlab.config import Config
 from seqlab.errors import ConfigError
 
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")  # set by torchrun for every process it starts
@@ -190,6 +191,17 @@ class Distributed:
         """Leave the process group, if :func:`setup` joined it."""
         if self.owns_group and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def check_config(cfg: Config, own_trainer: bool) -> None:
+    """A ConfigError for what does not run under torchrun: a task with its own trainer
+    (``own_trainer``: word2vec) and a teacher-forcing decay planned over one process's updates."""
+    if own_trainer:
+        raise ConfigError(f"task: {cfg.task!r} trains with its own trainer, which does not run under torchrun "
+                          "(DDP); train it in one process (seqlab train, without torchrun)")
+    if cfg.train.teacher_forcing_schedule == "linear":
+        raise ConfigError("train.teacher_forcing_schedule: linear plans its decay over the updates of one process, "
+                          "so under torchrun it would decay too slowly; use constant, or train in one process")
 
 
 def setup(device: torch.device) -> tuple[Distributed | None, torch.device]:

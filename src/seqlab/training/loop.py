@@ -75,9 +75,8 @@ def train(recipe: str | Path | None = None, overrides: Mapping[str, Any] | Itera
     else:
         recipe = DEFAULT_RECIPE if recipe is None else recipe
         cfg, name, state = recipes.resolve(recipe, overrides), recipes.recipe_name(recipe), None
-    if get_task(cfg.task).train_fn is not None and distributed.launched():
-        raise ConfigError(f"task: {cfg.task!r} trains with its own trainer, which does not run under torchrun "
-                          "(DDP); train it in one process (seqlab train, without torchrun)")
+    if distributed.launched():
+        distributed.check_config(cfg, get_task(cfg.task).train_fn is not None)
     dist, device = setup(resolve_device(cfg.train.device))  # under torchrun: this process's device and group
     try:
         if resume is None:  # under torchrun, process 0 makes the run dir and tells the others its name
