@@ -24,6 +24,8 @@ them and joins the process group (NCCL on CUDA, gloo on the CPU); process ``r`` 
   totals are summed over the processes (:meth:`Distributed.merge_totals`), so every
   process reports the figures one process would (a task's own evaluation order, which
   carries state from batch to batch, is scored whole by every process instead);
+- process 0 loads the data first, then the others (:meth:`Distributed.main_first`), so a
+  dataset is downloaded into the cache once;
 - only process 0 writes the run dir and prints; the run dir's name is decided there and
   sent to the others (:meth:`Distributed.from_main`), and a checkpoint holds every
   process's random state and carried state, so ``--resume`` under ``torchrun`` with the
@@ -181,6 +183,16 @@ class Distributed:
         ok, value = box[0]
         if not ok:
             raise value
+        return value
+
+    def main_first(self, make: Callable[[], T]) -> T:
+        """``make()`` in every process, process 0's first: a dataset it downloads lands in
+        the cache once, and the others find it there instead of writing the same file."""
+        if not self.is_main:
+            self.barrier()
+        value = make()
+        if self.is_main:
+            self.barrier()
         return value
 
     def barrier(self) -> None:

@@ -96,7 +96,7 @@ def _run(cfg: Config, name: str, run_dir: Path, state: Mapping[str, Any] | None,
     dtype = autocast_dtype(cfg.train.precision, device)
     main = dist is None or dist.is_main  # only the main process writes the run dir and prints
     torch.manual_seed(cfg.seed)
-    data = task.load_data(cfg)
+    data = task.load_data(cfg) if dist is None else dist.main_first(lambda: task.load_data(cfg))
     if main:
         data.save(run_dir)  # vocabularies beside the weights, so the run dir is self-contained
     if task.train_fn is not None:  # a task with its own trainer (word2vec) runs the rest; see seqlab.tasks
