@@ -4,12 +4,15 @@
 
 1. score a split with the split's batches shared out and compute one DDP gradient
    (``grads-<rank>.pt``: this process's metrics and gradients);
-2. run ``seqlab train`` through the command line for each argument list in the plan.
+2. run ``seqlab train`` through the command line for each argument list in the plan;
+3. last, if the plan has one, a run that kills itself after step ``plan["kill_after"]``
+   (every process, as the user's Ctrl-C or the OS would), left for ``--resume``.
 
 One launch serves every check, since starting processes is what costs the time.
 """
 
 import json
+import os
 import sys
 
 import torch
@@ -18,7 +21,7 @@ import torch.distributed as dist
 from seqlab.cli.main import main
 from seqlab.tasks import classify
 from seqlab.training import distributed
-from seqlab.training.loop import evaluate
+from seqlab.training.loop import KILL_AFTER_STEP_ENV, evaluate
 
 
 def tiny_classifier() -> classify.Classifier:
@@ -51,7 +54,11 @@ def run(plan_path: str) -> int:
     dist.init_process_group("gloo")  # joined once; train() uses it and leaves it open
     try:
         scores_and_gradients(plan["out"])
-        return max(main(["train", *args]) for args in plan["runs"])
+        code = max(main(["train", *args]) for args in plan["runs"])
+        if code == 0 and "killed" in plan:
+            os.environ[KILL_AFTER_STEP_ENV] = str(plan["kill_after"])
+            main(["train", *plan["killed"]])  # never returns
+        return code
     finally:
         dist.destroy_process_group()
 

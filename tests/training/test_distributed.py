@@ -55,11 +55,17 @@ def classify_args(tmp_path: Path, batch_size: int) -> list[str]:
         "train.device": "cpu", "train.log_every": 1})]
 
 
-def lm_args(batch_size: int) -> list[str]:
+# 2 epochs of 3 windows, a checkpoint every 2 steps: killed after step 5, a resume starts from
+# step 4's checkpoint (epoch 2, window 1), whose carried state differs from process to process
+RESUMED = {"train.epochs": 2, "train.checkpoint_every": 2}
+
+
+def lm_args(batch_size: int, extra: dict | None = None) -> list[str]:
     # stream windows: process r reads rows [8r, 8r + 8) of the 16 parallel streams one process reads
     return ["shakespeare-smoke", *settings({
         "data.limit_train": 3000, "data.limit_eval": 500, "model.hidden_size": 16, "model.embedding_dim": 8,
-        "train.epochs": 1, "train.batch_size": batch_size, "train.device": "cpu", "train.log_every": 1})]
+        "train.epochs": 1, "train.batch_size": batch_size, "train.device": "cpu", "train.log_every": 1,
+        **(extra or {})})]
 
 
 def records(run: Path) -> list[dict]:
@@ -81,14 +87,20 @@ def assert_same_weights(run: Path, reference: Path) -> None:
 def two_processes(tmp_path_factory):
     """The torchrun side: the worker's files, its stdout, and the two run dirs."""
     tmp = tmp_path_factory.mktemp("ddp")
-    plan = {"out": str(tmp), "runs": [classify_args(tmp, 32), [*lm_args(8), "--out", str(tmp / "lm")]]}
+    plan = {"out": str(tmp), "runs": [classify_args(tmp, 32), [*lm_args(8), "--out", str(tmp / "lm")]],
+            "killed": [*lm_args(8, RESUMED), "--out", str(tmp / "killed")], "kill_after": 5}
     (tmp / "plan.json").write_text(json.dumps(plan, default=str))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(HERE / "ddp_worker.py"), str(tmp / "plan.json")], cwd=tmp, env=env,
-                          capture_output=True, text=True, timeout=240, check=False)
-    assert done.returncode == 0, done.stderr[-4000:]
+    done = torchrun([str(HERE / "ddp_worker.py"), str(tmp / "plan.json")], tmp)
+    assert (tmp / "killed" / "metrics.jsonl").is_file(), done.stderr[-4000:]
+    assert done.returncode != 0 and not (tmp / "killed" / "summary.json").exists()  # the last run was killed
     return tmp, done.stdout
+
+
+def torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """2 processes on this machine, one thread each."""
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           *args], cwd=cwd, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          capture_output=True, text=True, timeout=240, check=False)
 
 
 @pytest.mark.slow
@@ -138,6 +150,20 @@ def test_two_processes_train_a_language_model_like_one_with_twice_the_streams(tw
     for record, ref in zip(got, reference):  # equal windows: the token-weighted train_loss agrees too
         assert record.pop("kind") == ref.pop("kind")
         assert record == pytest.approx(ref, rel=1e-5)
+
+
+@pytest.mark.slow
+def test_a_killed_two_process_run_resumes_under_torchrun(two_processes, tmp_path):
+    tmp, _ = two_processes
+    done = torchrun(["-m", "seqlab", "train", "--resume", str(tmp / "killed")], tmp)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert main(["train", *lm_args(16, RESUMED), "--out", str(tmp_path / "one")]) == 0
+    assert_same_weights(tmp / "killed", tmp_path / "one")
+    got, reference = records(tmp / "killed"), records(tmp_path / "one")
+    assert [(r["kind"], r["step"]) for r in got] == [(r["kind"], r["step"]) for r in reference]  # none twice
+    for record, ref in zip(got, reference):
+        assert {k: v for k, v in record.items() if k != "kind"} == pytest.approx(
+            {k: v for k, v in ref.items() if k != "kind"}, rel=1e-5)
 
 
 @pytest.mark.slow
