@@ -17,7 +17,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Train a recipe and write its run dir: config.yaml, model.safetensors, "
         "metrics.jsonl, checkpoints/, plots/curves.png, summary.json. The last lines printed "
         "name the run dir and the headline test metric. --resume RUN_DIR continues a run that "
-        "was stopped, from its last checkpoint, to the same result as an uninterrupted run.",
+        "was stopped, from its last checkpoint, to the same result as an uninterrupted run. "
+        "Several GPUs: torchrun --nproc_per_node=N -m seqlab train RECIPE (PyTorch DDP; "
+        "train.batch_size is per process; process 0 writes the run dir).",
     )
     parser.add_argument("recipe", metavar="RECIPE", nargs="?", default=None,
                         help=f"an embedded recipe name or a path to a .yaml file (default: {DEFAULT_RECIPE})")

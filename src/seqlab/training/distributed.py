@@ -15,7 +15,9 @@ them and joins the process group (NCCL on CUDA, gloo on the CPU); process ``r`` 
   ``floor(batches / W)`` of them and the last few batches of an epoch (fewer than W) are
   left out, so no process waits at a collective that another never reaches. With a
   loss that is a mean over the batch's examples (classify), W processes with
-  ``train.batch_size`` B make the same updates as one process with batch W x B;
+  ``train.batch_size`` B make the same updates as one process with batch W x B; with a
+  mean per token (tag, seq2seq) the processes' means are averaged, DDP's usual rule, so
+  a batch with more tokens weighs a little less than it would in one process;
 - a task that orders its own batches (``epoch_batches``: a language model's windows of
   parallel streams) draws an epoch for W x B rows and process ``r`` keeps rows
   ``[r B, (r + 1) B)`` of each batch (:meth:`Distributed.share_epoch_batches`), so the
@@ -32,7 +34,11 @@ them and joins the process group (NCCL on CUDA, gloo on the CPU); process ``r`` 
   same number of processes continues each process where it stopped.
 
 Dropout draws from ``seed + rank`` after the model is built, so processes do not use the
-same masks. Multi-node runs are the same command with torchrun's rendezvous flags; the
+same masks. Every parameter must take part in every loss (DDP is built without
+``find_unused_parameters``, which costs a graph walk per step); seqlab's task models do.
+:func:`check_config` refuses what cannot run here: a task with its own trainer (word2vec)
+and ``train.teacher_forcing_schedule: linear``, whose decay is planned over one process's
+updates. Multi-node runs are the same command with torchrun's rendezvous flags; the
 run dir is written by one process, and ``--resume`` reads it on every node (a shared
 filesystem).
 """
