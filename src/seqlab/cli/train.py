@@ -17,7 +17,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Train a recipe and write its run dir: config.yaml, model.safetensors, "
         "metrics.jsonl, checkpoints/, plots/curves.png, summary.json. The last lines printed "
         "name the run dir and the headline test metric. --resume RUN_DIR continues a run that "
-        "was stopped, from its last checkpoint, to the same result as an uninterrupted run.",
+        "was stopped, from its last checkpoint, to the same result as an uninterrupted run. "
+        "Several GPUs: torchrun --nproc_per_node=N -m seqlab train RECIPE (PyTorch DDP; "
+        "train.batch_size is per process; process 0 writes the run dir).",
     )
     parser.add_argument("recipe", metavar="RECIPE", nargs="?", default=None,
                         help=f"an embedded recipe name or a path to a .yaml file (default: {DEFAULT_RECIPE})")
@@ -32,9 +34,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    from seqlab.training.distributed import is_main_process
     from seqlab.training.loop import train  # imports torch
 
     run_dir = train(args.recipe, args.overrides, args.out, resume=args.resume)
+    if not is_main_process():  # under torchrun, process 0 alone names the run
+        return 0
     headline = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))["headline"]
     print(f"run: {_shown(run_dir)}")
     print(f"{headline['split']} {headline['metric']}: {headline['value']:.4f}")

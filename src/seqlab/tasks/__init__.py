@@ -29,7 +29,9 @@ counts one epoch to plan the learning-rate schedule); with ``None`` it is an eva
 pass, in a fixed order. Its model may then keep state from one batch to the next; it
 offers ``carried_state()`` (a dict of tensors) and ``load_carried_state(tensors)`` so a
 checkpoint saves that state and a resumed run continues from it, and it decides from
-each batch itself where a pass starts afresh.
+each batch itself where a pass starts afresh. Under torchrun such batches also offer
+``len(batch)`` (its rows) and ``batch.rows(start, stop)``: each process trains on its
+rows of every batch (see :mod:`seqlab.training.distributed`).
 
 A task that does not train by loss(batch) at all (word2vec: plain SGD over millions of
 tiny updates, no validation split) offers ``train_fn(cfg, data, run_dir, recipe, device,

@@ -108,6 +108,18 @@ class LMBatch:
         return LMBatch(self.inputs.to(device), self.targets.to(device), self.carry, self.num_tokens, self.lengths,
                        conditions)
 
+    def __len__(self) -> int:
+        """B, the rows (parallel streams or sequences)."""
+        return self.inputs.shape[0]
+
+    def rows(self, start: int, stop: int) -> LMBatch:
+        """Rows ``start`` to ``stop - 1``: one process's share under DDP, whose stream rows
+        stay its own from window to window (see :mod:`seqlab.training.distributed`)."""
+        targets = self.targets[start:stop]  # (stop - start, T)
+        return LMBatch(self.inputs[start:stop], targets, self.carry, int((targets != PAD_ID).sum()),
+                       None if self.lengths is None else self.lengths[start:stop],
+                       None if self.conditions is None else self.conditions[start:stop])
+
 
 def collate(examples: Sequence[LMExample]) -> LMBatch:
     """Pad whole sequences into one batch: inputs drop each sequence's last token, targets its first."""

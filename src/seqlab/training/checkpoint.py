@@ -15,6 +15,9 @@ A run dir keeps its checkpoints in ``checkpoints/``:
     rng/torch                     torch.get_rng_state(): dropout and anything else drawing from it
     rng/cuda/<i>                  torch.cuda.get_rng_state_all(), when cuda was in use
     rng/shuffle                   the shuffling generator's state at the start of the current epoch
+    ranks/<r>/rng/..., ranks/<r>/carried/...
+                                  under torchrun: process r's own random state and carried state
+                                  (``processes`` in STATE says how many; see training.distributed)
 
 and whose header metadata holds one key, ``seqlab_checkpoint``: the JSON text of
 ``{"format": 1, "state": STATE}``. STATE holds the rest: format-independent scalars (epoch,

@@ -13,6 +13,9 @@ batches, such as a language model's consecutive windows); see :mod:`seqlab.tasks
     plots/curves.png   training loss per step, the monitored metric per epoch
     summary.json       test metrics (of the best weights), the best epoch, wall time, parameter count
 
+Under ``torchrun`` the same fit runs in every process, with DDP averaging the gradients
+and process 0 alone writing the run dir; see :mod:`seqlab.training.distributed`.
+
 Runs are seeded: on the CPU the same config gives the same metrics.jsonl, bit for bit,
 apart from the timing keys (``records.TIMING_KEYS``). A run killed at any point continues
 with ``train(resume=RUN_DIR)`` from its last checkpoint and ends with the same
@@ -44,8 +47,9 @@ from seqlab import config as recipes
 from seqlab.config import DEFAULT_RECIPE, Config
 from seqlab.errors import ConfigError, TrainingError
 from seqlab.tasks import get_task
-from seqlab.training import checkpoint
+from seqlab.training import checkpoint, distributed
 from seqlab.training.checkpoint import write_atomic
+from seqlab.training.distributed import Distributed, setup
 from seqlab.training.records import MetricsLog, TensorBoard, plot_curves, progress_bar
 from seqlab.training.schedule import build_scheduler, check_monitor, improved, monitor_mode, monitor_name
 
@@ -71,30 +75,51 @@ def train(recipe: str | Path | None = None, overrides: Mapping[str, Any] | Itera
     else:
         recipe = DEFAULT_RECIPE if recipe is None else recipe
         cfg, name, state = recipes.resolve(recipe, overrides), recipes.recipe_name(recipe), None
+    if distributed.launched():
+        distributed.check_config(cfg, get_task(cfg.task).train_fn is not None)
+    dist, device = setup(resolve_device(cfg.train.device))  # under torchrun: this process's device and group
+    try:
+        if resume is None:  # under torchrun, process 0 makes the run dir and tells the others its name
+            run_dir = _new_run_dir(cfg, name, out) if dist is None else dist.from_main(
+                lambda: _new_run_dir(cfg, name, out))
+        return _run(cfg, name, run_dir, state, device, dist, start)
+    finally:
+        if dist is not None:
+            dist.close()
+
+
+def _run(cfg: Config, name: str, run_dir: Path, state: Mapping[str, Any] | None, device: torch.device,
+         dist: Distributed | None, start: float) -> Path:
+    """:func:`train` once the run dir is there and the device (and process group) chosen."""
     task = get_task(cfg.task)
     headline = task.headline_for(cfg)
-    device = resolve_device(cfg.train.device)
     dtype = autocast_dtype(cfg.train.precision, device)
-    if resume is None:
-        run_dir = make_run_dir(name, out)
-        write_atomic(run_dir / "config.yaml", lambda tmp: recipes.save(cfg, tmp))
-
+    main = dist is None or dist.is_main  # only the main process writes the run dir and prints
     torch.manual_seed(cfg.seed)
-    data = task.load_data(cfg)
-    data.save(run_dir)  # vocabularies beside the weights, so the run dir is self-contained
+    data = task.load_data(cfg) if dist is None else dist.main_first(lambda: task.load_data(cfg))
+    if main:
+        data.save(run_dir)  # vocabularies beside the weights, so the run dir is self-contained
     if task.train_fn is not None:  # a task with its own trainer (word2vec) runs the rest; see seqlab.tasks
         return task.train_fn(cfg, data, run_dir, name, device, start)
     model = task.build_model(cfg, data).to(device)
-    console = Console(stderr=True)
+    if dist is not None:
+        torch.manual_seed(cfg.seed + dist.rank)  # the same initial weights, but each process its own dropout
+    console = Console(stderr=True, quiet=not main)
     result = fit(model, data.train, data.valid, task.collate, cfg, device, run_dir, console,
                  headline=headline, recipe=name, resume_state=state, dtype=dtype,
-                 epoch_batches=task.epoch_batches)
+                 epoch_batches=task.epoch_batches, dist=dist)
     best = run_dir / checkpoint.FOLDER / checkpoint.BEST
-    if best.is_file():  # absent only if the monitored metric was NaN every epoch: keep the last weights
+    if main and best.is_file():  # absent only if the monitored metric was NaN every epoch: keep the last weights
         model.load_state_dict(load_file(best, device=str(device)))
-    save_weights(model, run_dir / "model.safetensors")
+    if dist is not None:
+        dist.broadcast_weights(model)  # process 0 read the best weights
+    if main:
+        save_weights(model, run_dir / "model.safetensors")
     test = evaluate(model, data.test, task.collate, cfg.eval.batch_size, device, dtype,
-                    epoch_batches=task.epoch_batches)
+                    epoch_batches=task.epoch_batches, dist=dist)
+    if not main:
+        dist.barrier()  # return once process 0 has written the summary
+        return run_dir
     if task.report is not None:  # e.g. classify: confusion matrix as text and plots/confusion.png
         console.print(task.report(model, data, cfg, run_dir, device), markup=False, highlight=False, soft_wrap=True)
     note = plot_curves(MetricsLog(run_dir / "metrics.jsonl").read(), result.monitor, run_dir / "plots" / "curves.png")
@@ -114,11 +139,21 @@ def train(recipe: str | Path | None = None, overrides: Mapping[str, Any] | Itera
         "steps": result.steps,
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "device": str(device),
+        "processes": 1 if dist is None else dist.world_size,  # torchrun's WORLD_SIZE; batch_size is per process
         "precision": "bf16" if dtype is not None else "fp32",
         "wall_time_s": round(time.perf_counter() - start, 3),  # of this process only, when resumed
         "seqlab_version": seqlab.__version__,
     }
     write_atomic(run_dir / "summary.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2) + "\n"))
+    if dist is not None:
+        dist.barrier()
+    return run_dir
+
+
+def _new_run_dir(cfg: Config, name: str, out: str | Path | None) -> Path:
+    """Create the run dir and write config.yaml into it first, so a failed run still has it."""
+    run_dir = make_run_dir(name, out)
+    write_atomic(run_dir / "config.yaml", lambda tmp: recipes.save(cfg, tmp))
     return run_dir
 
 
@@ -164,10 +199,17 @@ class Trainer:
     log: MetricsLog
     shuffle_state: torch.Tensor = field(default_factory=lambda: torch.empty(0))  # generator state at epoch start
     epoch_batches: EpochBatches | None = None  # the task's own batches of a pass; None: shuffled, collated examples
+    dist: Distributed | None = None  # under torchrun: this process's place (see seqlab.training.distributed)
+    loss: Callable[[Any], torch.Tensor] | None = None  # under torchrun: model.loss behind DDP; None: model.loss
 
     @property
     def last(self) -> Path:
         return self.run_dir / checkpoint.FOLDER / checkpoint.LAST
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the run dir (always, but for torchrun processes other than 0)."""
+        return self.dist is None or self.dist.is_main
 
     def save(self, state: LoopState) -> None:
         """Write the whole training state to checkpoints/last.safetensors, atomically."""
@@ -180,14 +222,26 @@ class Trainer:
             rng["cuda"] = torch.cuda.get_rng_state_all()
         config_dict = recipes.to_dict(self.cfg)
         carried = getattr(self.model, "carried_state", None)  # optional: state carried from batch to batch (lm)
+        carried = carried() if carried is not None else {}
+        ranks = []  # under torchrun: each process's own rng and carried state, process 0's also at the top
+        if self.dist is not None:
+            ranks = self.dist.gather({"rng": rng, "carried": {k: v.cpu() for k, v in carried.items()}})
+        if not self.writes:
+            return
         checkpoint.save(self.last, {
             "recipe": self.recipe, "config": config_dict, "config_sha256": checkpoint.config_hash(config_dict),
             "metrics_bytes": self.log.size(), "loop": asdict(state), "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "rng": rng,
-            "carried": carried() if carried is not None else {}})
+            "carried": carried, "processes": len(ranks) or 1, "ranks": ranks})
 
     def restore(self, saved: Mapping[str, Any]) -> LoopState:
         """Load a checkpoint's state into the pieces; cut metrics.jsonl back to its length then."""
+        processes = 1 if self.dist is None else self.dist.world_size
+        if saved.get("processes", 1) != processes:  # absent from checkpoints written before torchrun runs
+            raise ConfigError(f"resume: {self.last} was written by a run of {saved['processes']} processes "
+                              f"(torchrun); this one has {processes}; resume it with the same number")
+        if self.dist is not None:  # this process's own random and carried state
+            saved = {**saved, **saved["ranks"][self.dist.rank]}
         self.model.load_state_dict(saved["model"])
         if saved.get("carried"):  # absent from checkpoints written before models could carry state
             self.model.load_carried_state(saved["carried"])
@@ -198,25 +252,31 @@ class Trainer:
             torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
         self.shuffle_state = saved["rng"]["shuffle"]
         self.generator.set_state(self.shuffle_state)
-        self.log.truncate(saved["metrics_bytes"])
+        if self.writes:
+            self.log.truncate(saved["metrics_bytes"])
         return LoopState(**saved["loop"])
 
 
 def fit(model: nn.Module, train_set: Sequence[Any], valid_set: Sequence[Any], collate: Callable[..., Any],
         cfg: Config, device: torch.device, run_dir: Path, console: Console, *, headline: str, recipe: str = "",
         resume_state: Mapping[str, Any] | None = None, dtype: torch.dtype | None = None,
-        epoch_batches: EpochBatches | None = None) -> FitResult:
+        epoch_batches: EpochBatches | None = None, dist: Distributed | None = None) -> FitResult:
     """AdamW over ``cfg.train.epochs`` epochs (fewer if early stopping fires), scoring
     ``valid_set`` after each; records go to RUN_DIR/metrics.jsonl, checkpoints to
     RUN_DIR/checkpoints. ``resume_state``: a loaded checkpoint to continue from.
     ``epoch_batches``: the task's own batches of a pass (see :mod:`seqlab.tasks`); None:
-    ``collate`` over shuffled examples.
+    ``collate`` over shuffled examples. ``dist``: this process's place under torchrun
+    (see :mod:`seqlab.training.distributed`); None: one process.
     """
     t = cfg.train
     monitor, explicit = monitor_name(t, headline), t.monitor is not None
+    if dist is not None and epoch_batches is not None:  # each process its rows of every batch
+        epoch_batches = dist.share_epoch_batches(epoch_batches, cfg.task)
     if epoch_batches is None:
         probe = evaluate(model, valid_set[:cfg.eval.batch_size], collate, cfg.eval.batch_size, device, dtype)
         per_epoch = math.ceil(len(train_set) / t.batch_size)
+        if dist is not None:  # each process every W-th batch
+            per_epoch = dist.per_rank(per_epoch)
     else:  # the first batch of the validation pass names the metrics; one epoch drawn aside gives its length
         probe = _evaluate_batches(model, itertools.islice(epoch_batches(valid_set, cfg.eval.batch_size, None), 1),
                                   device, dtype)
@@ -224,12 +284,13 @@ def fit(model: nn.Module, train_set: Sequence[Any], valid_set: Sequence[Any], co
     check_monitor(monitor, [f"valid_{name}" for name in probe], explicit)
     mode = monitor_mode(t, monitor)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    (run_dir / checkpoint.FOLDER).mkdir(exist_ok=True)
     trainer = Trainer(model, optimizer, build_scheduler(optimizer, t, t.epochs * per_epoch, mode),
                       torch.Generator().manual_seed(cfg.seed), cfg, run_dir, recipe, MetricsLog(run_dir / "metrics.jsonl"),
-                      epoch_batches=epoch_batches)
+                      epoch_batches=epoch_batches, dist=dist, loss=None if dist is None else dist.wrap(model))
+    if trainer.writes:
+        (run_dir / checkpoint.FOLDER).mkdir(exist_ok=True)
     state = LoopState() if resume_state is None else trainer.restore(resume_state)
-    board = TensorBoard(t.tensorboard, run_dir / "tensorboard")
+    board = TensorBoard(t.tensorboard and trainer.writes, run_dir / "tensorboard")
     kill_after = int(os.environ[KILL_AFTER_STEP_ENV]) if KILL_AFTER_STEP_ENV in os.environ else None
     try:
         with progress_bar(console) as progress:
@@ -257,7 +318,10 @@ def run_epoch(trainer: Trainer, state: LoopState, train_set: Sequence[Any], coll
     trainer.model.train()
     began = since = time.perf_counter()  # since: the start of the current step record's window
     seen = 0  # tokens trained on since began, for the progress bar's speed
-    if trainer.epoch_batches is None:
+    if trainer.epoch_batches is None and trainer.dist is not None:  # the same order everywhere; every W-th batch
+        drawn = batches(train_set, t.batch_size, list, trainer.generator, start=state.batch * trainer.dist.world_size)
+        epoch = map(collate, trainer.dist.share(drawn, per_epoch - state.batch))
+    elif trainer.epoch_batches is None:
         epoch = batches(train_set, t.batch_size, collate, trainer.generator, start=state.batch)
     else:
         epoch = itertools.islice(trainer.epoch_batches(train_set, t.batch_size, trainer.generator), state.batch, None)
@@ -265,22 +329,26 @@ def run_epoch(trainer: Trainer, state: LoopState, train_set: Sequence[Any], coll
         batch = batch.to(device)
         lr = trainer.optimizer.param_groups[0]["lr"]
         try:
-            loss = train_step(trainer.model, trainer.optimizer, batch, t.clip_norm, dtype)
+            loss = train_step(trainer.model, trainer.optimizer, batch, t.clip_norm, dtype, trainer.loss)
         except FloatingPointError as err:
             raise TrainingError(f"{err} at epoch {state.epoch}, step {state.step + 1}, batch {index} of the epoch; "
                                 f"stopped before that update; the last good checkpoint is kept: {trainer.last}") from None
         if t.schedule != "plateau":
             trainer.scheduler.step()
-        tokens = batch.num_tokens
+        loss_sum, tokens = loss * batch.num_tokens, batch.num_tokens
+        if trainer.dist is not None:  # the step's sums over every process, so each records the same
+            loss_sum, tokens = trainer.dist.all_sum(loss_sum, tokens)
+            tokens = int(tokens)
         state.step, state.batch = state.step + 1, index + 1
-        state.loss_sum, state.tokens = state.loss_sum + loss * tokens, state.tokens + tokens
-        state.window_loss_sum, state.window_tokens = state.window_loss_sum + loss * tokens, state.window_tokens + tokens
+        state.loss_sum, state.tokens = state.loss_sum + loss_sum, state.tokens + tokens
+        state.window_loss_sum, state.window_tokens = state.window_loss_sum + loss_sum, state.window_tokens + tokens
         if state.step % t.log_every == 0:
             record = {"kind": "step", "epoch": state.epoch, "step": state.step,
                       "train_loss": state.window_loss_sum / state.window_tokens, "lr": lr,
                       "tokens_per_s": round(state.window_tokens / (time.perf_counter() - since), 1)}
-            trainer.log.append(record)
-            board.log(record)
+            if trainer.writes:
+                trainer.log.append(record)
+                board.log(record)
             state.window_loss_sum, state.window_tokens, since = 0.0, 0, time.perf_counter()
         seen += tokens
         show(advance=1, epoch=state.epoch, loss=state.loss_sum / state.tokens,
@@ -302,19 +370,21 @@ def end_epoch(trainer: Trainer, state: LoopState, valid_set: Sequence[Any], coll
     """Validate, keep the best weights, step plateau, decide on early stopping, checkpoint."""
     t = trainer.cfg.train
     valid = evaluate(trainer.model, valid_set, collate, trainer.cfg.eval.batch_size, device, dtype,
-                     epoch_batches=trainer.epoch_batches)
+                     epoch_batches=trainer.epoch_batches, dist=trainer.dist)
     record = {"kind": "epoch", "epoch": state.epoch, "step": state.step, "train_loss": state.loss_sum / state.tokens,
               **{f"valid_{name}": value for name, value in valid.items()}}
     value = record[monitor]
     if improved(value, state.best, mode):
         state.best, state.best_epoch, state.bad_epochs = value, state.epoch, 0
-        save_weights(trainer.model, trainer.run_dir / checkpoint.FOLDER / checkpoint.BEST)
+        if trainer.writes:
+            save_weights(trainer.model, trainer.run_dir / checkpoint.FOLDER / checkpoint.BEST)
     else:
         state.bad_epochs += 1
     if t.schedule == "plateau":
         trainer.scheduler.step(value)
-    trainer.log.append(record)
-    board.log(record)
+    if trainer.writes:
+        trainer.log.append(record)
+        board.log(record)
     state.history.append(record)
     state.stopped = t.patience is not None and state.bad_epochs >= t.patience
     state.epoch, state.batch, state.loss_sum, state.tokens = state.epoch + 1, 0, 0.0, 0
@@ -324,13 +394,14 @@ def end_epoch(trainer: Trainer, state: LoopState, valid_set: Sequence[Any], coll
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Any, clip_norm: float | None,
-               dtype: torch.dtype | None = None) -> float:
+               dtype: torch.dtype | None = None, loss_fn: Callable[[Any], torch.Tensor] | None = None) -> float:
     """One update: loss (under bf16 autocast if ``dtype``), backward, clip the global
     gradient norm, step. Returns the loss; raises FloatingPointError, before the update,
-    if it is NaN or infinite."""
+    if it is NaN or infinite. ``loss_fn``: what computes the loss (under torchrun,
+    ``model.loss`` behind DDP, which averages the gradients over processes); None: ``model.loss``."""
     optimizer.zero_grad(set_to_none=True)
     with _autocast(batch_device(model), dtype):
-        loss = model.loss(batch)
+        loss = (model.loss if loss_fn is None else loss_fn)(batch)
     value = float(loss.detach())
     if not math.isfinite(value):
         raise FloatingPointError(f"the training loss is {value}")
@@ -343,17 +414,22 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Any, c
 
 def evaluate(model: nn.Module, examples: Sequence[Any], collate: Callable[..., Any], batch_size: int,
              device: torch.device, dtype: torch.dtype | None = None, *,
-             epoch_batches: EpochBatches | None = None) -> dict[str, float]:
+             epoch_batches: EpochBatches | None = None, dist: Distributed | None = None) -> dict[str, float]:
     """Score ``examples`` in eval mode: each metric's sums over all batches, divided.
-    ``epoch_batches``: the task's own batches (called with no generator: in order), as in :func:`fit`."""
-    if epoch_batches is None:
+    ``epoch_batches``: the task's own batches (called with no generator: in order), as in :func:`fit`.
+    ``dist``: under torchrun, each process scores every W-th batch and the sums are added
+    over the processes (a task's own batches, which may carry state, are scored whole)."""
+    if epoch_batches is not None:
+        return _evaluate_batches(model, epoch_batches(examples, batch_size, None), device, dtype)
+    if dist is None:
         return _evaluate_batches(model, batches(examples, batch_size, collate), device, dtype)
-    return _evaluate_batches(model, epoch_batches(examples, batch_size, None), device, dtype)
+    mine = map(collate, dist.share(batches(examples, batch_size, list)))
+    return _evaluate_batches(model, mine, device, dtype, dist)
 
 
 @torch.no_grad()
 def _evaluate_batches(model: nn.Module, pass_batches: Iterable[Any], device: torch.device,
-                      dtype: torch.dtype | None) -> dict[str, float]:
+                      dtype: torch.dtype | None, dist: Distributed | None = None) -> dict[str, float]:
     model.eval()
     totals: dict[str, list[float]] = {}
     for batch in pass_batches:
@@ -363,6 +439,8 @@ def _evaluate_batches(model: nn.Module, pass_batches: Iterable[Any], device: tor
             total = totals.setdefault(name, [0.0, 0])
             total[0] += value
             total[1] += count
+    if dist is not None:  # every process the sums over all of them
+        totals = dist.merge_totals(totals)
     finalize = getattr(model, "finalize_metrics", None)  # optional: metrics that are not means (macro-F1)
     if finalize is not None:
         return finalize({name: (value, count) for name, (value, count) in totals.items()})
