@@ -85,12 +85,13 @@ class DataConfig:
 class ModelConfig:
     """The network: embedding, encoder (recurrent, convolutional or Transformer), output layer."""
 
+    # Recurrent layer from seqlab.nn; classify also takes conv (1D convolutions), transformer (self-attention)
+    # and conv+lstm / conv+gru / conv+rnn (convolutions shorten the sequence, then the recurrent layer reads it);
+    # lm also takes transformer (a causal stack). seq2seq picks its Transformer with model.arch instead.
+    encoder: Literal["lstm", "gru", "rnn", "conv", "transformer", "conv+lstm", "conv+gru", "conv+rnn"] = "lstm"
     # seq2seq: rnn (recurrent encoder-decoder with attention) or transformer (Vaswani et al. 2017: self-attention
     # encoder, causal self-attention + cross-attention decoder, d_model = model.hidden_size, transformer keys below).
     arch: Literal["rnn", "transformer"] = "rnn"
-    # Recurrent layer from seqlab.nn; classify also takes conv (1D convolutions), transformer (self-attention)
-    # and conv+lstm / conv+gru / conv+rnn (convolutions shorten the sequence, then the recurrent layer reads it).
-    encoder: Literal["lstm", "gru", "rnn", "conv", "transformer", "conv+lstm", "conv+gru", "conv+rnn"] = "lstm"
     embedding_dim: int = 16  # width of each token's embedding
     hidden_size: int = 64  # units per layer and direction
     num_layers: int = 1  # stacked recurrent layers

@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 
 import seqlab
-from seqlab import config, decode
+from seqlab import bundle, config, decode
 from seqlab.cli.main import main
 from seqlab.data.batching import pad
 from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID
-from seqlab.errors import ConfigError
+from seqlab.errors import ConfigError, DataError
 from seqlab.tasks import seq2seq
 from seqlab.tasks.seq2seq_transformer import TransformerSeq2Seq
 
@@ -23,7 +23,7 @@ CONFIGS = [
     {"positional": "learned", "max_positions": 8, "num_layers": 1},
 ]
 TINY_TRANSFORMER = {"model.arch": "transformer", "model.hidden_size": 16, "model.num_heads": 2, "model.ff_size": 32,
-                    "model.num_layers": 1, "train.epochs": 1, "train.checkpoint_every": None,
+                    "model.num_layers": 1, "model.positional": "learned", "model.max_positions": 40, "train.epochs": 1, "train.checkpoint_every": None,
                     "data.num_train": 200, "data.num_valid": 20, "data.num_test": 20}
 
 
@@ -96,7 +96,7 @@ def test_learned_positions_cut_the_search_at_max_positions():
     src, lengths, _ = batch()
     with torch.no_grad():
         found = net.search(src, lengths, beam_size=3, max_len=torch.tensor([30, 30]))
-    assert found.tokens.shape[1] <= 8
+    assert found.tokens.shape[1] <= 7  # and <sos> + 7 tokens fill the 8 positions of a teacher-forced pass
 
 
 def test_label_smoothing_applies_in_training_only():
@@ -173,6 +173,17 @@ def test_translate_cli_with_beam_and_attention(transformer_run, tmp_path, capsys
     out = capsys.readouterr().out
     assert out.startswith("23/11/2026 -> ") and "attention" in out
     assert (tmp_path / "translate-attention-1.png").is_file()
+
+
+def test_a_source_past_the_learned_positions_is_cut_with_a_warning_or_refused(transformer_run):
+    translator = seqlab.load(transformer_run)
+    text = "Wednesday, September 23rd 2026 and more words"  # 45 characters, 40 positions
+    assert translator.max_source_len == 40
+    with pytest.warns(bundle.LongSourceWarning, match="kept its first 40 tokens"):
+        cut = translator.translate([text], max_source_len=100, return_attention=True)[0]
+    assert cut.source_tokens == list(text[:40])
+    with pytest.raises(DataError, match="longer than the maximum 40"):
+        translator.translate([text], on_long="refuse")
 
 
 @pytest.mark.slow

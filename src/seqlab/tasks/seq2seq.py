@@ -424,8 +424,6 @@ def exact_matches(decoded: Tensor, reference: Tensor) -> Tensor:
 def build_model(cfg: Config, data: Seq2SeqData) -> Seq2SeqModel:
     """The model ``model.arch`` names: :class:`Seq2Seq` (rnn) or a Transformer encoder–decoder."""
     m, t, e = cfg.model, cfg.train, cfg.eval
-    if data.scored_as_text:
-        scores.require_sacrebleu()
     if m.arch == "transformer":
         from seqlab.tasks.seq2seq_transformer import build_transformer  # it builds on this module
 
@@ -442,6 +440,8 @@ def build_model(cfg: Config, data: Seq2SeqData) -> Seq2SeqModel:
     if t.teacher_forcing_schedule == "linear":  # over all the run's updates, as the loop counts them
         # (a loaded bundle has no training examples: its schedule is over and never read)
         decay_steps = max(1, t.epochs * math.ceil(len(data.train) / t.batch_size))
+    if data.scored_as_text:
+        scores.require_sacrebleu()
     return Seq2Seq(
         len(data.src_vocab),
         len(data.tgt_vocab),

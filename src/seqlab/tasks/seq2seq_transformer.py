@@ -36,6 +36,7 @@ from seqlab.nn import TransformerEncoder
 from seqlab.nn.transformer import DecoderCache, TransformerDecoder
 from seqlab.config import Config
 from seqlab.errors import ConfigError
+from seqlab.metrics import require_sacrebleu
 from seqlab.tasks.seq2seq import Search, Seq2SeqModel, TeacherForcing
 from seqlab.tasks.seq2seq_data import Seq2SeqData
 
@@ -132,10 +133,11 @@ class TransformerSeq2Seq(Seq2SeqModel):
     def search(self, src: Tensor, src_lengths: Tensor, *, beam_size: int = 1, max_len: int | Tensor,
                length_penalty: float = 0.0) -> decode.Decoded:
         """As :meth:`Seq2SeqModel.search`; with learned positions the output is cut at
-        ``max_positions`` tokens (there are no positions beyond)."""
+        ``max_positions - 1`` tokens, so that ``<sos>`` + the output, teacher-forced again
+        (attention maps), still has a position for every token."""
         if self.positional == "learned":
-            max_len = (max_len.clamp(max=self.max_positions) if isinstance(max_len, Tensor)
-                       else min(max_len, self.max_positions))
+            most = self.max_positions - 1
+            max_len = max_len.clamp(max=most) if isinstance(max_len, Tensor) else min(max_len, most)
         return super().search(src, src_lengths, beam_size=beam_size, max_len=max_len, length_penalty=length_penalty)
 
 
@@ -157,6 +159,8 @@ def build_transformer(cfg: Config, data: Seq2SeqData) -> TransformerSeq2Seq:
         if value != expected:
             raise ConfigError(f"{key}: the Transformer encoder-decoder (model.arch: transformer) has no such "
                               f"setting; expected {expected!r}, got {value!r}")
+    if data.scored_as_text:
+        require_sacrebleu()
     return TransformerSeq2Seq(
         len(data.src_vocab),
         len(data.tgt_vocab),
