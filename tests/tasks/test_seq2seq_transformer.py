@@ -166,6 +166,13 @@ def test_bundle_round_trip_translates_as_the_model_predicts(transformer_run):
     torch.testing.assert_close(result.attention.sum(dim=1), torch.ones(result.attention.shape[0]))
 
 
+def test_eval_of_the_bundle_gives_the_runs_test_scores(transformer_run):
+    summary = json.loads((transformer_run / "summary.json").read_text())
+    result = bundle.evaluate_run(transformer_run, "test")
+    assert result["metrics"]["exact_match"] == summary["test"]["exact_match"]
+    assert result["metrics"]["loss"] == pytest.approx(summary["test"]["loss"], rel=1e-5)
+
+
 def test_translate_cli_with_beam_and_attention(transformer_run, tmp_path, capsys):
     code = main(["translate", str(transformer_run), "--text", "23/11/2026", "--beam", "3", "--show-attention",
                  "--plots", str(tmp_path)])

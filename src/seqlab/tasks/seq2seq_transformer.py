@@ -31,12 +31,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab import decode
-from seqlab.data.vocab import PAD_ID
-from seqlab.nn import TransformerEncoder
-from seqlab.nn.transformer import DecoderCache, TransformerDecoder
 from seqlab.config import Config
+from seqlab.data.vocab import PAD_ID
 from seqlab.errors import ConfigError
 from seqlab.metrics import require_sacrebleu
+from seqlab.nn import TransformerEncoder
+from seqlab.nn.transformer import DecoderCache, TransformerDecoder
 from seqlab.tasks.seq2seq import Search, Seq2SeqModel, TeacherForcing
 from seqlab.tasks.seq2seq_data import Seq2SeqData
 
@@ -63,13 +63,14 @@ class TransformerSeq2Seq(Seq2SeqModel):
         positional: "sinusoidal", "learned" (up to ``max_positions``; longer searches are
             cut there) or "none".
         tie_embeddings: the output layer is the target embedding matrix (and its own bias).
-        label_smoothing, search, target_text: as for :class:`~seqlab.tasks.seq2seq.Seq2Seq`.
+        label_smoothing, search, target_text: as for :class:`~seqlab.tasks.seq2seq.Seq2Seq`
+            (search None: the default :class:`~seqlab.tasks.seq2seq.Search`).
     """
 
     def __init__(self, src_vocab: int, tgt_vocab: int, *, d_model: int = 128, num_layers: int = 2,
                  num_heads: int = 4, ff_size: int | None = None, dropout: float = 0.1, norm_first: bool = False,
                  positional: str = "sinusoidal", max_positions: int = 512, tie_embeddings: bool = False,
-                 label_smoothing: float = 0.0, search: Search = Search(),
+                 label_smoothing: float = 0.0, search: Search | None = None,
                  target_text=None) -> None:
         super().__init__()
         self.d_model, self.positional, self.max_positions = d_model, positional, max_positions
@@ -87,7 +88,7 @@ class TransformerSeq2Seq(Seq2SeqModel):
         self.out = None if tie_embeddings else nn.Linear(d_model, tgt_vocab)
         self.out_bias = nn.Parameter(torch.zeros(tgt_vocab)) if tie_embeddings else None
         self.label_smoothing, self.teacher_forcing = label_smoothing, TeacherForcing()
-        self.search_settings, self.target_text = search, target_text
+        self.search_settings, self.target_text = Search() if search is None else search, target_text
 
     def _embed(self, embedding: nn.Embedding, ids: Tensor) -> Tensor:
         return embedding(ids) * math.sqrt(self.d_model)
