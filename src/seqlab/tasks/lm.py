@@ -207,8 +207,9 @@ class LanguageModel(nn.Module):
             max_positions, norm_first) and ``context``, the tokens generation re-reads;
             required with encoder "transformer", not taken otherwise.
 
-    The model is stateful on token streams: each stream window's final state is kept
-    (detached) and starts the next window of the pass; see :meth:`carried_state`.
+    A recurrent model is stateful on token streams: each stream window's final state is
+    kept (detached) and starts the next window of the pass; see :meth:`carried_state`.
+    A transformer (``stateful`` False) reads every window on its own.
     """
 
     def __init__(self, vocab_size: int, *, encoder: str = "lstm", embedding_dim: int = 64, hidden_size: int = 256,
@@ -371,7 +372,8 @@ class LanguageModel(nn.Module):
         """Yield up to ``max_new_tokens`` new token ids, one at a time, after ``prompt_ids``.
 
         The prompt (at least one id; ``[SOS_ID]`` for models trained on sequences) is read in
-        one forward pass; then each new token costs one step. temperature 0 is greedy; else
+        one forward pass; then each new token costs one step (a transformer instead re-reads
+        the last ``context`` tokens for each new token). temperature 0 is greedy; else
         ``y ~ softmax(filter(logits / temperature))`` with top_k (None: off) and top_p (None:
         off) from :func:`seqlab.decode.filter_logits`; ``generator`` (a CPU generator) seeds the
         draws. Generation stops early at ``<eos>`` (not yielded). ``condition``: the class
