@@ -129,7 +129,7 @@ def test_build_model_reads_the_transformer_keys():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["model.arch=lstm"], "model.arch"),
+    (["model.arch=lstm"], "model.arch: expected one of rnn, transformer, got 'lstm'"),
     (["model.arch=transformer", "model.hidden_size=10"], "model.hidden_size: expected a multiple of model.num_heads"),
     (["model.arch=transformer", "model.input_feeding=true"], "model.input_feeding: the Transformer encoder-decoder"),
     (["model.arch=transformer", "train.teacher_forcing=0.5"], "train.teacher_forcing: .* expected 1.0, got 0.5"),
