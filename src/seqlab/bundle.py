@@ -285,12 +285,19 @@ class Translator(_Predictor):
     """A seq2seq bundle.
 
     ``max_source_len``: the longest source the recipe allows (``data.max_tokens_per_example``),
-    or None when it sets none.
+    or None when it sets none; a Transformer with learned positions reads at most
+    ``model.max_positions`` tokens whatever is asked.
     """
 
     @property
     def max_source_len(self) -> int | None:
-        return self.cfg.data.max_tokens_per_example
+        return _shortest(self.cfg.data.max_tokens_per_example, self._positions_limit)
+
+    @property
+    def _positions_limit(self) -> int | None:
+        """The most source tokens the model has positions for (None: any number)."""
+        m = self.cfg.model
+        return m.max_positions if m.arch == "transformer" and m.positional == "learned" else None
 
     def source_ids(self, text: str, max_source_len: int | None = None, on_long: str = "truncate") -> list[int]:
         """Tokenize and look up one source; a source over ``max_source_len`` tokens is cut
@@ -328,7 +335,7 @@ class Translator(_Predictor):
             raise ValueError(f"max length must be an integer > 0, got {max_len!r}")
         if on_long not in ("truncate", "refuse"):
             raise ValueError(f"on_long must be 'truncate' or 'refuse', got {on_long!r}")
-        limit = self.max_source_len if max_source_len is None else max_source_len
+        limit = self.max_source_len if max_source_len is None else _shortest(max_source_len, self._positions_limit)
         ids = [self.source_ids(text, limit, on_long) for text in texts]
         out = [Translation("", [], [], 0.0, torch.zeros(1, 0) if return_attention else None) for _ in texts]
         real = [n for n, row in enumerate(ids) if row]  # an empty source has nothing to attend to
@@ -358,6 +365,11 @@ class Translator(_Predictor):
             result.append(Translation(tokenizer.detokenize(tokens), src_vocab.decode(row, strip_special=False),
                                       tokens, float(decoded.scores[b]), weights))
         return result
+
+
+def _shortest(*limits: int | None) -> int | None:
+    """The smallest of the limits that are set; None when none is."""
+    return min((limit for limit in limits if limit is not None), default=None)
 
 
 def _texts(texts: Sequence[str]) -> list[str]:

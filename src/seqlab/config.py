@@ -86,8 +86,12 @@ class ModelConfig:
     """The network: embedding, encoder (recurrent, convolutional or Transformer), output layer."""
 
     # Recurrent layer from seqlab.nn; classify also takes conv (1D convolutions), transformer (self-attention)
-    # and conv+lstm / conv+gru / conv+rnn (convolutions shorten the sequence, then the recurrent layer reads it).
+    # and conv+lstm / conv+gru / conv+rnn (convolutions shorten the sequence, then the recurrent layer reads it);
+    # lm also takes transformer (a causal stack). seq2seq picks its Transformer with model.arch instead.
     encoder: Literal["lstm", "gru", "rnn", "conv", "transformer", "conv+lstm", "conv+gru", "conv+rnn"] = "lstm"
+    # seq2seq: rnn (recurrent encoder-decoder with attention) or transformer (Vaswani et al. 2017: self-attention
+    # encoder, causal self-attention + cross-attention decoder, d_model = model.hidden_size, transformer keys below).
+    arch: Literal["rnn", "transformer"] = "rnn"
     embedding_dim: int = 16  # width of each token's embedding
     hidden_size: int = 64  # units per layer and direction
     num_layers: int = 1  # stacked recurrent layers
@@ -127,8 +131,9 @@ class ModelConfig:
         for key in ("conv_pool", "ff_size"):
             _require(getattr(self, key) is None or getattr(self, key) >= 1, f"model.{key}", getattr(self, key),
                      "an integer >= 1, or null")
-        _require(self.encoder != "transformer" or self.hidden_size % self.num_heads == 0, "model.hidden_size",
-                 self.hidden_size, f"a multiple of model.num_heads ({self.num_heads}) for the transformer encoder")
+        _require((self.encoder != "transformer" and self.arch != "transformer")
+                 or self.hidden_size % self.num_heads == 0, "model.hidden_size",
+                 self.hidden_size, f"a multiple of model.num_heads ({self.num_heads}) for the transformer")
         for key in ("dropout", "recurrent_dropout", "embedding_dropout", "word_dropout"):
             _require(0.0 <= getattr(self, key) < 1.0, f"model.{key}", getattr(self, key), "a number in [0, 1)")
         _require(self.embedding_init_std is None or self.embedding_init_std > 0, "model.embedding_init_std",

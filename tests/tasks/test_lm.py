@@ -252,5 +252,5 @@ def test_an_encoder_lm_does_not_have_is_a_config_error_naming_the_key():
     from seqlab.tasks import get_task
 
     cfg = recipes.resolve("shakespeare-smoke", ["model.encoder=conv"])
-    with pytest.raises(ConfigError, match="model.encoder: task 'lm' takes lstm, gru or rnn; got 'conv'"):
+    with pytest.raises(ConfigError, match="model.encoder: task 'lm' takes lstm, gru, rnn, transformer; got 'conv'"):
         get_task("lm").build_model(cfg, None)

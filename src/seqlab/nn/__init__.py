@@ -5,7 +5,9 @@ variable lengths, recurrent dropout, layer norm and a choice of backend added. T
 attention modules (dot, general, additive, scaled dot-product, multi-head) share one
 call and return their weights. The non-recurrent encoders (``ConvEncoder``,
 ``TransformerEncoder``, ``ConvRNNEncoder``) share one call, ``(x, lengths) -> (outputs,
-lengths, final)``, so a task can swap them.
+lengths, final)``, so a task can swap them. ``TransformerDecoder`` (causal self-attention
+and cross-attention, with a key/value-cached step) and ``CausalTransformer`` (decoder-only,
+with the recurrent layers' call) live in :mod:`seqlab.nn.transformer`.
 """
 
 from seqlab.nn.attention import (
@@ -33,6 +35,7 @@ from seqlab.nn.encoders import (
     top_final_state,
 )
 from seqlab.nn.recurrent import BACKENDS, GRU, LSTM, RNN
+from seqlab.nn.transformer import CausalTransformer, DecoderCache, TransformerDecoder, TransformerDecoderLayer
 
 __all__ = [
     "ATTENTIONS",
@@ -42,8 +45,10 @@ __all__ = [
     "RNN",
     "AdditiveAttention",
     "AttentionalState",
+    "CausalTransformer",
     "ConvEncoder",
     "ConvRNNEncoder",
+    "DecoderCache",
     "DotAttention",
     "FeedForwardBlock",
     "GRUCell",
@@ -53,6 +58,8 @@ __all__ = [
     "MultiHeadAttentionBlock",
     "RNNCell",
     "ScaledDotProductAttention",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
     "TransformerEncoder",
     "TransformerEncoderLayer",
     "build_attention",

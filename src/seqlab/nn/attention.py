@@ -328,19 +328,43 @@ class MultiHeadAttention(nn.Module):
         _check_size(who, "query", query.shape[-1], self.embed_dim)
         _check_size(who, "keys", keys.shape[-1], self.kdim)
         _check_size(who, "values", values.shape[-1], self.vdim)
-        (B, Tq, E), Ts, H = query.shape, keys.shape[1], self.num_heads
-        w_q, w_k, w_v = self._projections()
-        b_q, b_k, b_v = (None, None, None) if self.in_proj_bias is None else self.in_proj_bias.chunk(3)
-        q = F.linear(query, w_q, b_q).view(B, Tq, H, E // H).transpose(1, 2)  # (B, H, Tq, d_h)
-        k = F.linear(keys, w_k, b_k).view(B, Ts, H, E // H).transpose(1, 2)  # (B, H, Ts, d_h)
-        v = F.linear(values, w_v, b_v).view(B, Ts, H, E // H).transpose(1, 2)  # (B, H, Ts, d_h)
-        scores = (q @ k.transpose(-2, -1)) / math.sqrt(E // H)  # (B, H, Tq, Ts)
-        full = _full_mask(who, mask, attn_mask, causal, Tq, Ts, query.device)
-        alphas = masked_softmax(scores, None if full is None else full.unsqueeze(-3))  # (B, H, Tq, Ts)
-        heads = F.dropout(alphas, self.dropout, self.training) @ v  # (B, H, Tq, d_h)
-        output = self.out_proj(heads.transpose(1, 2).reshape(B, Tq, E))  # (B, Tq, E)
+        k, v = self.project_keys_values(keys, values)  # (B, H, Ts, d_h) each
+        full = _full_mask(who, mask, attn_mask, causal, query.shape[1], keys.shape[1], query.device)
+        output, alphas = self.attend(self.project_query(query), k, v, full)
         alphas = alphas.mean(dim=1) if average_heads else alphas
         return (output.squeeze(1), alphas.squeeze(-2)) if unbatched else (output, alphas)
+
+    # The two halves of forward, apart so a decoder can project the keys and values of its
+    # memory once and keep those of its own past tokens between steps (a key/value cache).
+
+    def _heads(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """x (B, T, D) -> its projection split into heads, (B, H, T, d_h)."""
+        B, T, H = x.shape[0], x.shape[1], self.num_heads
+        return F.linear(x, weight, bias).view(B, T, H, self.embed_dim // H).transpose(1, 2)
+
+    def _biases(self) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        return (None, None, None) if self.in_proj_bias is None else self.in_proj_bias.chunk(3)
+
+    def project_query(self, query: Tensor) -> Tensor:
+        """query (B, Tq, E) -> Q W^Q per head, (B, H, Tq, d_h)."""
+        return self._heads(query, self._projections()[0], self._biases()[0])
+
+    def project_keys_values(self, keys: Tensor, values: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """keys (B, Ts, kdim), values (B, Ts, vdim) or None (= keys) -> K W^K and V W^V per
+        head, each (B, H, Ts, d_h)."""
+        _, w_k, w_v = self._projections()
+        _, b_k, b_v = self._biases()
+        return self._heads(keys, w_k, b_k), self._heads(keys if values is None else values, w_v, b_v)
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Projected q (B, H, Tq, d_h), k and v (B, H, Ts, d_h); mask bool broadcastable to
+        (B, Tq, Ts), True = may attend, or None. Returns output (B, Tq, E) and the alphas
+        per head (B, H, Tq, Ts), before dropout."""
+        B, H, Tq, d_h = q.shape
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(d_h)  # (B, H, Tq, Ts)
+        alphas = masked_softmax(scores, None if mask is None else mask.unsqueeze(-3))  # (B, H, Tq, Ts)
+        heads = F.dropout(alphas, self.dropout, self.training) @ v  # (B, H, Tq, d_h)
+        return self.out_proj(heads.transpose(1, 2).reshape(B, Tq, H * d_h)), alphas  # (B, Tq, E)
 
 
 class MultiHeadAttentionBlock(nn.Module):

@@ -9,6 +9,14 @@ recurrent dropout) -> dropout -> output layer, trained with cross-entropy on the
 
 Tying the output layer to the embedding follows Press & Wolf 2017 and Inan et al. 2017.
 
+``model.encoder: transformer`` puts a causal Transformer (decoder-only, GPT-style:
+:class:`seqlab.nn.transformer.CausalTransformer`, d_model = ``model.hidden_size``) where the
+recurrent layers are. It has no state: each window is read on its own, position t seeing
+positions <= t of its window (so nothing is carried from one window to the next, in
+training or evaluation), and generation re-reads the last ``data.bptt`` tokens (the
+window it was trained on) for every new token. ``model.condition: input`` works with it;
+``init`` (a class sets the initial state) does not, there being no state to set.
+
 Two kinds of data:
 
 - A token stream (``tinyshakespeare``, or the user's plain-text files ``data.train`` /
@@ -59,8 +67,9 @@ from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID, Vocab
 from seqlab.decode import filter_logits
 from seqlab.errors import ConfigError, DataError
 from seqlab.nn import GRU, LSTM, RNN
+from seqlab.nn.transformer import CausalTransformer
 
-ENCODERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+ENCODERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "transformer": CausalTransformer}
 CONDITIONS = ("none", "init", "input")
 DATASETS = ("tinyshakespeare", "names")  # registry datasets this task reads
 State = Tensor | tuple[Tensor, Tensor]  # h (L, B, H), or (h, c) for an LSTM
@@ -194,7 +203,8 @@ class LanguageModel(nn.Module):
 
     Args:
         vocab_size: number of token ids (the specials included).
-        encoder: "lstm", "gru" or "rnn" (the seqlab.nn layers).
+        encoder: "lstm", "gru" or "rnn" (the seqlab.nn layers), or "transformer" (a causal
+            Transformer; see the module docstring).
         embedding_dim, hidden_size, num_layers, recurrent_dropout: as for the seqlab.nn layers.
         dropout: between stacked layers and on the outputs before the output layer.
         embedding_dropout: on the token embeddings.
@@ -205,15 +215,20 @@ class LanguageModel(nn.Module):
             embedding joins the token embedding at every step).
         conditions: the class names, in id order (needed unless condition is "none").
         bits_per_char: also report ``bpc`` (for char tokenizers).
+        transformer: the transformer's settings (num_heads, ff_size, positional,
+            max_positions, norm_first) and ``context``, the tokens generation re-reads;
+            required with encoder "transformer", not taken otherwise.
 
-    The model is stateful on token streams: each stream window's final state is kept
-    (detached) and starts the next window of the pass; see :meth:`carried_state`.
+    A recurrent model is stateful on token streams: each stream window's final state is
+    kept (detached) and starts the next window of the pass; see :meth:`carried_state`.
+    A transformer (``stateful`` False) reads every window on its own.
     """
 
     def __init__(self, vocab_size: int, *, encoder: str = "lstm", embedding_dim: int = 64, hidden_size: int = 256,
                  num_layers: int = 1, dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  embedding_dropout: float = 0.0, tie_embeddings: bool = False, condition: str = "none",
-                 conditions: Sequence[str] = (), bits_per_char: bool = False) -> None:
+                 conditions: Sequence[str] = (), bits_per_char: bool = False,
+                 transformer: TransformerSettings | None = None) -> None:
         super().__init__()
         if encoder not in ENCODERS:
             raise ValueError(f"LanguageModel: encoder must be one of {', '.join(ENCODERS)}; got {encoder!r}")
@@ -221,6 +236,13 @@ class LanguageModel(nn.Module):
             raise ValueError(f"LanguageModel: condition must be one of {', '.join(CONDITIONS)}; got {condition!r}")
         if condition != "none" and not conditions:
             raise ValueError(f"LanguageModel: condition={condition!r} needs the class names (conditions), got none")
+        if (encoder == "transformer") != (transformer is not None):
+            raise ValueError("LanguageModel: encoder 'transformer' needs its settings (transformer=...), "
+                             f"and no other encoder takes them; got encoder={encoder!r}, transformer={transformer!r}")
+        if encoder == "transformer" and condition == "init":
+            raise ValueError("LanguageModel: a transformer has no initial state for condition='init'; use 'input'")
+        self.stateful = encoder != "transformer"  # a recurrent state carries context across windows and steps
+        self.context = None if transformer is None else transformer.context
         self.condition = condition
         self.conditions = tuple(conditions)
         self.bits_per_char = bits_per_char
@@ -233,9 +255,15 @@ class LanguageModel(nn.Module):
         if condition == "init":  # C[k] -> h_0 (and c_0) of every layer
             self.bridge = nn.Linear(embedding_dim, num_layers * hidden_size * (2 if self.is_lstm else 1))
         input_size = embedding_dim * (2 if condition == "input" else 1)
-        self.encoder = ENCODERS[encoder](input_size, hidden_size, num_layers=num_layers, batch_first=True,
-                                         dropout=dropout if num_layers > 1 else 0.0,  # between layers only
-                                         recurrent_dropout=recurrent_dropout)
+        if transformer is not None:
+            self.encoder = CausalTransformer(input_size, hidden_size, num_layers, transformer.num_heads,
+                                             ff_size=transformer.ff_size, dropout=dropout,
+                                             norm_first=transformer.norm_first, positional=transformer.positional,
+                                             max_positions=transformer.max_positions)
+        else:
+            self.encoder = ENCODERS[encoder](input_size, hidden_size, num_layers=num_layers, batch_first=True,
+                                             dropout=dropout if num_layers > 1 else 0.0,  # between layers only
+                                             recurrent_dropout=recurrent_dropout)
         self.dropout = nn.Dropout(dropout)
         self.tie_embeddings = tie_embeddings
         if tie_embeddings:  # logits = proj(h) E^T + b: no second (V, E) matrix
@@ -285,11 +313,11 @@ class LanguageModel(nn.Module):
     def _logits(self, batch: LMBatch) -> Tensor:
         """Logits (B, T, V) of a batch; stream windows continue from (and leave) the carried state."""
         state = None
-        if batch.carry:
+        if batch.carry and self.stateful:
             assert self._carried is not None, "a window marked carry came without a previous window"
             state = self._carried
         logits, state = self(batch.inputs, state, conditions=batch.conditions, lengths=batch.lengths)
-        self._carried = None if batch.lengths is not None else _detach(state)
+        self._carried = None if batch.lengths is not None or not self.stateful else _detach(state)
         return logits
 
     def loss(self, batch: LMBatch) -> Tensor:
@@ -356,7 +384,8 @@ class LanguageModel(nn.Module):
         """Yield up to ``max_new_tokens`` new token ids, one at a time, after ``prompt_ids``.
 
         The prompt (at least one id; ``[SOS_ID]`` for models trained on sequences) is read in
-        one forward pass; then each new token costs one step. temperature 0 is greedy; else
+        one forward pass; then each new token costs one step (a transformer instead re-reads
+        the last ``context`` tokens for each new token). temperature 0 is greedy; else
         ``y ~ softmax(filter(logits / temperature))`` with top_k (None: off) and top_p (None:
         off) from :func:`seqlab.decode.filter_logits`; ``generator`` (a CPU generator) seeds the
         draws. Generation stops early at ``<eos>`` (not yielded). ``condition``: the class
@@ -385,6 +414,10 @@ class LanguageModel(nn.Module):
     @torch.no_grad()
     def _generate(self, prompt: Tensor, max_new_tokens: int, temperature: float, top_k: int, top_p: float,
                   generator: torch.Generator | None, conditions: Tensor | None) -> Iterator[int]:
+        if not self.stateful:
+            yield from self._generate_by_rereading(prompt, max_new_tokens, temperature, top_k, top_p, generator,
+                                                   conditions)
+            return
         logits, state = self(prompt.unsqueeze(0), conditions=conditions)  # the whole prompt: (1, P, V)
         for n in range(max_new_tokens):
             token = self._choose(logits[0, -1], temperature, top_k, top_p, generator)
@@ -394,6 +427,20 @@ class LanguageModel(nn.Module):
             if n + 1 < max_new_tokens:
                 step = torch.tensor([[token]], device=prompt.device)  # (1, 1)
                 logits, state = self(step, state, conditions=conditions)
+
+    def _generate_by_rereading(self, prompt: Tensor, max_new_tokens: int, temperature: float, top_k: int,
+                               top_p: float, generator: torch.Generator | None,
+                               conditions: Tensor | None) -> Iterator[int]:
+        """Generation without a state (the transformer): each token re-reads the last
+        ``context`` tokens (a sliding window of the length it was trained on)."""
+        ids = prompt.unsqueeze(0)  # (1, P)
+        for _ in range(max_new_tokens):
+            logits, _ = self(ids[:, -self.context:], conditions=conditions)  # (1, <= context, V)
+            token = self._choose(logits[0, -1], temperature, top_k, top_p, generator)
+            if token == EOS_ID:
+                return
+            yield token
+            ids = torch.cat([ids, ids.new_tensor([[token]])], dim=1)
 
     @staticmethod
     def _choose(logits: Tensor, temperature: float, top_k: int, top_p: float,
@@ -405,6 +452,19 @@ class LanguageModel(nn.Module):
             return int(logits.argmax())
         filtered = filter_logits((logits / temperature).unsqueeze(0), top_k, top_p)  # (1, V)
         return int(torch.multinomial(torch.softmax(filtered, dim=-1), 1, generator=generator))
+
+
+@dataclass(frozen=True)
+class TransformerSettings:
+    """The causal transformer's keys (model.num_heads etc.; see seqlab.config) and the
+    context generation re-reads (data.bptt, the training window)."""
+
+    num_heads: int
+    ff_size: int | None
+    positional: str
+    max_positions: int
+    norm_first: bool
+    context: int
 
 
 def _detach(state: State) -> State:
@@ -549,8 +609,21 @@ def _tokenizer_settings(cfg: Config) -> dict[str, object]:
 
 def build_model(cfg: Config, data: LMData) -> LanguageModel:
     m = cfg.model
-    if m.encoder not in ("lstm", "gru", "rnn"):
-        raise ConfigError(f"model.encoder: task 'lm' takes lstm, gru or rnn; got {m.encoder!r}")
+    if m.encoder not in ENCODERS:
+        raise ConfigError(f"model.encoder: task 'lm' takes {', '.join(ENCODERS)}; got {m.encoder!r}")
+    transformer = None
+    if m.encoder == "transformer":
+        if m.condition == "init":
+            raise ConfigError("model.condition: a transformer language model has no initial state to set; "
+                              "expected none or input, got 'init'")
+        if m.recurrent_dropout > 0:
+            raise ConfigError(f"model.recurrent_dropout: a transformer has no recurrence; expected 0, "
+                              f"got {m.recurrent_dropout}")
+        if m.positional == "learned" and cfg.data.bptt > m.max_positions:
+            raise ConfigError(f"model.max_positions: learned positions must cover a data.bptt window "
+                              f"({cfg.data.bptt} tokens); expected >= {cfg.data.bptt}, got {m.max_positions}")
+        transformer = TransformerSettings(m.num_heads, m.ff_size, m.positional, m.max_positions, m.norm_first,
+                                          cfg.data.bptt)
     if m.bidirectional:
         raise ConfigError("model.bidirectional: a language model reads left to right only; expected false, got true")
     if m.condition != "none" and not data.conditions:
@@ -560,7 +633,7 @@ def build_model(cfg: Config, data: LMData) -> LanguageModel:
                          hidden_size=m.hidden_size, num_layers=m.num_layers, dropout=m.dropout,
                          recurrent_dropout=m.recurrent_dropout, embedding_dropout=m.embedding_dropout,
                          tie_embeddings=m.tie_embeddings, condition=m.condition, conditions=data.conditions,
-                         bits_per_char=cfg.data.tokenizer == "char")
+                         bits_per_char=cfg.data.tokenizer == "char", transformer=transformer)
 
 
 # -- the report: samples after training --------------------------------------------------

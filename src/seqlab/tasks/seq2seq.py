@@ -1,5 +1,9 @@
 """Sequence to sequence (many-to-many, delayed): an RNN encoder–decoder with attention.
 
+(``model.arch: transformer`` selects the Transformer encoder–decoder of
+:mod:`seqlab.tasks.seq2seq_transformer` instead; both share :class:`Seq2SeqModel`'s loss,
+search, metrics and predict.)
+
 The encoder reads the source; the decoder writes the target one token at a time from
 ``<sos>`` until ``<eos>``, and at every step attention looks back at every encoder state
 (Luong et al. 2015, "global attention")::
@@ -121,7 +125,101 @@ class DecoderState(NamedTuple):
     feed: Tensor
 
 
-class Seq2Seq(nn.Module):
+class Seq2SeqModel(nn.Module):
+    """What every seq2seq architecture shares: the loss, search, metrics and predict that
+    the training loop, ``seqlab eval``, bundles and ``seqlab translate`` call.
+
+    A subclass (:class:`Seq2Seq`, the RNN; :class:`~seqlab.tasks.seq2seq_transformer.TransformerSeq2Seq`)
+    gives ``encode(src, src_lengths)``, ``initial_state(encoded)`` (the decoder state before
+    the first step), ``step(tokens, state)`` (the :mod:`seqlab.decode` contract) and
+    ``forward(src, src_lengths, tgt_in, teacher_forcing=1.0) -> (logits (B, T, V), alphas
+    (B, T, S))``, and sets ``label_smoothing``, ``teacher_forcing`` (:class:`TeacherForcing`),
+    ``search_settings`` (:class:`Search`) and ``target_text``.
+    """
+
+    # -- what the training loop calls ----------------------------------------------------
+
+    def loss(self, batch: Seq2SeqBatch) -> Tensor:
+        """Mean (label-smoothed) cross-entropy over the real target positions (``y <eos>``;
+        PAD ignored). In training mode a decaying teacher-forcing schedule counts one update."""
+        ratio = 1.0
+        if self.training:
+            decaying = self.teacher_forcing.decay_steps is not None
+            ratio = self.teacher_forcing.at(int(self.updates) if decaying else 0)
+            if decaying:
+                self.updates += 1
+        logits, _ = self(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=ratio)  # (B, T, V)
+        smoothing = self.label_smoothing if self.training else 0.0
+        return F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD_ID,
+                               label_smoothing=smoothing)
+
+    def search(self, src: Tensor, src_lengths: Tensor, *, beam_size: int = 1, max_len: int | Tensor,
+               length_penalty: float = 0.0) -> decode.Decoded:
+        """Decode the sources: greedy for ``beam_size`` 1, else :func:`seqlab.decode.beam_search`.
+
+        src (B, S); src_lengths (B,); max_len an int or (B,) per-example limits. Returns a
+        :class:`~seqlab.decode.Decoded` whose tokens (B, T) end in eos (if produced), PAD after.
+        """
+        state = self.initial_state(self.encode(src, src_lengths))
+        if beam_size == 1:
+            return decode.greedy(self.step, state, src.shape[0], SOS_ID, EOS_ID, max_len, pad_id=PAD_ID)
+        return decode.beam_search(self.step, state, src.shape[0], SOS_ID, EOS_ID, max_len, beam_size,
+                                  length_penalty=length_penalty, pad_id=PAD_ID)
+
+    def decode_batch(self, batch: Seq2SeqBatch) -> decode.Decoded:
+        """:meth:`search` with this model's ``Search`` settings."""
+        s = self.search_settings
+        return self.search(batch.src, batch.src_lengths, beam_size=s.beam_size,
+                           max_len=s.max_len(batch.src_lengths), length_penalty=s.length_penalty)
+
+    @torch.no_grad()
+    def metrics(self, batch: Seq2SeqBatch) -> dict[str, tuple[float, int]]:
+        """Each metric as (sum, count) over the batch, so batches add up exactly.
+
+        loss and token_accuracy: teacher forced, over real target positions (eos included);
+        exact_match: whole sequences whose decoding, up to and including eos, is the
+        reference (a decoding that never ends is wrong); with ``target_text``, the
+        sufficient statistics of BLEU, lowercased BLEU and chrF as ``"bleu:i"`` etc.
+        """
+        mask = batch.tgt_out != PAD_ID  # (B, T)
+        logits, _ = self(batch.src, batch.src_lengths, batch.tgt_in)  # (B, T, V)
+        loss_sum = F.cross_entropy(logits[mask].float(), batch.tgt_out[mask], reduction="sum")
+        right = (logits.argmax(dim=-1) == batch.tgt_out) & mask
+        tokens = int(mask.sum())
+        decoded = self.decode_batch(batch)
+        exact = exact_matches(decoded.tokens, batch.tgt_out)
+        out = {
+            "loss": (float(loss_sum), tokens),
+            "token_accuracy": (float(right.sum()), tokens),
+            "exact_match": (float(exact.sum()), len(exact)),
+        }
+        if self.target_text is not None:
+            hypotheses = [self.target_text(ids) for ids in without_eos(decoded)]
+            for name, lowercase in TEXT_METRICS:
+                stats = (scores.chrf_statistics(hypotheses, batch.refs) if name == "chrf"
+                         else scores.bleu_statistics(hypotheses, batch.refs, lowercase=lowercase))
+                out.update({f"{name}:{i}": (float(value), len(exact)) for i, value in enumerate(stats)})
+        return out
+
+    def finalize_metrics(self, totals: Mapping[str, tuple[float, int]]) -> dict[str, float]:
+        """Whole-split totals of :meth:`metrics` -> the means, perplexity (exp of the mean
+        loss) and, where their statistics are present, corpus BLEU, BLEU_lc and chrF."""
+        out = {name: value / count if count else float("nan")
+               for name, (value, count) in totals.items() if ":" not in name}
+        out["perplexity"] = scores.perplexity(out["loss"])
+        for name, _ in TEXT_METRICS:
+            stats = [totals[f"{name}:{i}"][0] for i in range(sum(key.startswith(f"{name}:") for key in totals))]
+            if stats:
+                out[name] = scores.chrf_from_statistics(stats) if name == "chrf" else scores.bleu_from_statistics(stats)
+        return out
+
+    @torch.no_grad()
+    def predict(self, batch: Seq2SeqBatch) -> list[list[int]]:
+        """The decoding of each source (this model's ``Search`` settings): target ids, without eos."""
+        return without_eos(self.decode_batch(batch))
+
+
+class Seq2Seq(Seq2SeqModel):
     """RNN encoder–decoder with attention.
 
     Args:
@@ -303,88 +401,6 @@ class Seq2Seq(nn.Module):
                     tokens = torch.where(keep, tokens, own)
         return torch.stack(logits, dim=1), torch.stack(alphas, dim=1)
 
-    # -- what the training loop calls ----------------------------------------------------
-
-    def loss(self, batch: Seq2SeqBatch) -> Tensor:
-        """Mean (label-smoothed) cross-entropy over the real target positions (``y <eos>``;
-        PAD ignored). In training mode a decaying teacher-forcing schedule counts one update."""
-        ratio = 1.0
-        if self.training:
-            decaying = self.teacher_forcing.decay_steps is not None
-            ratio = self.teacher_forcing.at(int(self.updates) if decaying else 0)
-            if decaying:
-                self.updates += 1
-        logits, _ = self(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=ratio)  # (B, T, V)
-        smoothing = self.label_smoothing if self.training else 0.0
-        return F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD_ID,
-                               label_smoothing=smoothing)
-
-    def search(self, src: Tensor, src_lengths: Tensor, *, beam_size: int = 1, max_len: int | Tensor,
-               length_penalty: float = 0.0) -> decode.Decoded:
-        """Decode the sources: greedy for ``beam_size`` 1, else :func:`seqlab.decode.beam_search`.
-
-        src (B, S); src_lengths (B,); max_len an int or (B,) per-example limits. Returns a
-        :class:`~seqlab.decode.Decoded` whose tokens (B, T) end in eos (if produced), PAD after.
-        """
-        state = self.initial_state(self.encode(src, src_lengths))
-        if beam_size == 1:
-            return decode.greedy(self.step, state, src.shape[0], SOS_ID, EOS_ID, max_len, pad_id=PAD_ID)
-        return decode.beam_search(self.step, state, src.shape[0], SOS_ID, EOS_ID, max_len, beam_size,
-                                  length_penalty=length_penalty, pad_id=PAD_ID)
-
-    def decode_batch(self, batch: Seq2SeqBatch) -> decode.Decoded:
-        """:meth:`search` with this model's ``Search`` settings."""
-        s = self.search_settings
-        return self.search(batch.src, batch.src_lengths, beam_size=s.beam_size,
-                           max_len=s.max_len(batch.src_lengths), length_penalty=s.length_penalty)
-
-    @torch.no_grad()
-    def metrics(self, batch: Seq2SeqBatch) -> dict[str, tuple[float, int]]:
-        """Each metric as (sum, count) over the batch, so batches add up exactly.
-
-        loss and token_accuracy: teacher forced, over real target positions (eos included);
-        exact_match: whole sequences whose decoding, up to and including eos, is the
-        reference (a decoding that never ends is wrong); with ``target_text``, the
-        sufficient statistics of BLEU, lowercased BLEU and chrF as ``"bleu:i"`` etc.
-        """
-        mask = batch.tgt_out != PAD_ID  # (B, T)
-        logits, _ = self(batch.src, batch.src_lengths, batch.tgt_in)  # (B, T, V)
-        loss_sum = F.cross_entropy(logits[mask].float(), batch.tgt_out[mask], reduction="sum")
-        right = (logits.argmax(dim=-1) == batch.tgt_out) & mask
-        tokens = int(mask.sum())
-        decoded = self.decode_batch(batch)
-        exact = exact_matches(decoded.tokens, batch.tgt_out)
-        out = {
-            "loss": (float(loss_sum), tokens),
-            "token_accuracy": (float(right.sum()), tokens),
-            "exact_match": (float(exact.sum()), len(exact)),
-        }
-        if self.target_text is not None:
-            hypotheses = [self.target_text(ids) for ids in without_eos(decoded)]
-            for name, lowercase in TEXT_METRICS:
-                stats = (scores.chrf_statistics(hypotheses, batch.refs) if name == "chrf"
-                         else scores.bleu_statistics(hypotheses, batch.refs, lowercase=lowercase))
-                out.update({f"{name}:{i}": (float(value), len(exact)) for i, value in enumerate(stats)})
-        return out
-
-    def finalize_metrics(self, totals: Mapping[str, tuple[float, int]]) -> dict[str, float]:
-        """Whole-split totals of :meth:`metrics` -> the means, perplexity (exp of the mean
-        loss) and, where their statistics are present, corpus BLEU, BLEU_lc and chrF."""
-        out = {name: value / count if count else float("nan")
-               for name, (value, count) in totals.items() if ":" not in name}
-        out["perplexity"] = scores.perplexity(out["loss"])
-        for name, _ in TEXT_METRICS:
-            stats = [totals[f"{name}:{i}"][0] for i in range(sum(key.startswith(f"{name}:") for key in totals))]
-            if stats:
-                out[name] = scores.chrf_from_statistics(stats) if name == "chrf" else scores.bleu_from_statistics(stats)
-        return out
-
-    @torch.no_grad()
-    def predict(self, batch: Seq2SeqBatch) -> list[list[int]]:
-        """The decoding of each source (this model's ``Search`` settings): target ids, without eos."""
-        return without_eos(self.decode_batch(batch))
-
-
 def without_eos(decoded: decode.Decoded) -> list[list[int]]:
     """Each decoded row's ids up to its length, the final eos (if any) dropped."""
     return [
@@ -405,10 +421,16 @@ def exact_matches(decoded: Tensor, reference: Tensor) -> Tensor:
 # -- builders: the only place config becomes constructor calls -------------------------
 
 
-def build_model(cfg: Config, data: Seq2SeqData) -> Seq2Seq:
+def build_model(cfg: Config, data: Seq2SeqData) -> Seq2SeqModel:
+    """The model ``model.arch`` names: :class:`Seq2Seq` (rnn) or a Transformer encoder–decoder."""
     m, t, e = cfg.model, cfg.train, cfg.eval
+    if m.arch == "transformer":
+        from seqlab.tasks.seq2seq_transformer import build_transformer  # it builds on this module
+
+        return build_transformer(cfg, data)
     if m.encoder not in CELLS:
-        raise ConfigError(f"model.encoder: task 'seq2seq' takes {' or '.join(CELLS)}, got {m.encoder!r}")
+        hint = "; for a Transformer encoder-decoder set model.arch: transformer" if m.encoder == "transformer" else ""
+        raise ConfigError(f"model.encoder: task 'seq2seq' takes {' or '.join(CELLS)}, got {m.encoder!r}{hint}")
     if m.bidirectional and m.hidden_size % 2:
         raise ConfigError(
             f"model.hidden_size: a bidirectional seq2seq encoder has hidden_size // 2 units per "
@@ -450,7 +472,7 @@ REPORT_EXAMPLES = 4  # held-out translations printed after training; the first 3
 REPORT_PLOTS = 3
 
 
-def report(model: Seq2Seq, data: Seq2SeqData, cfg: Config, run_dir: Path, device: torch.device) -> str:
+def report(model: Seq2SeqModel, data: Seq2SeqData, cfg: Config, run_dir: Path, device: torch.device) -> str:
     """A few test translations (source -> output, and the reference where it differs) and
     ``plots/attention-N.png`` heat maps of the attention while writing them."""
     from seqlab.viz import plot_attention
