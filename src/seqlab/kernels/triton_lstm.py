@@ -191,7 +191,7 @@ def _lstm_backward(
             tl.debug_barrier()
             for q in tl.static_range(4):
                 rstd = tl.load(rstd_ptr + (t * B + rows) * 4 + q, mask=row_ok, other=1.0)
-                ln_backward(dact_ptr + g_t, xhat_ptr + g_t, lnw_ptr, rstd, dpre_ptr + g_t, rows, row_ok, q * H, H, W4,
+                ln_backward(dact_ptr + g_t, xhat_ptr + g_t, lnw_ptr, rstd, dpre_ptr + g_t, rows, row_ok, q * H, H, W4, q * H, W4,
                             BLOCK_B, BLOCK_H)
         tl.debug_barrier()
         for n0 in range(0, H, BLOCK_H):

@@ -79,14 +79,15 @@ def row_stats(pre_ptr, rows, row_ok, offset, H, stride, BLOCK_B: tl.constexpr, B
 
 @triton.jit
 def ln_backward(
-    dact_ptr, xhat_ptr, lnw_ptr, rstd, dpre_ptr, rows, row_ok, offset, H, stride,
+    dact_ptr, xhat_ptr, lnw_ptr, rstd, dpre_ptr, rows, row_ok, offset, H, stride, out_offset, out_stride,
     BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr,
 ):
     """Layer norm's backward for one gate block (Ba et al. 2016), a = x̂ ⊙ γ + β::
 
         dpre = rstd ⊙ (dx̂ − mean(dx̂) − x̂ ⊙ mean(dx̂ ⊙ x̂)),   dx̂ = da ⊙ γ
 
-    dact, xhat, dpre: (B, stride) float32 at this step; rstd (BLOCK_B,).
+    dact, xhat: (B, stride) float32 at this step, the block at ``offset`` (also γ's offset);
+    dpre: (B, out_stride) float32, written at ``out_offset``; rstd (BLOCK_B,).
     """
     m1 = tl.zeros((BLOCK_B,), dtype=tl.float32)
     m2 = tl.zeros((BLOCK_B,), dtype=tl.float32)
@@ -107,4 +108,5 @@ def ln_backward(
         idx = rows[:, None] * stride + offset + cols[None, :]
         dxh = tl.load(dact_ptr + idx, mask=ok, other=0.0) * tl.load(lnw_ptr + offset + cols, mask=col_ok, other=0.0)[None, :]
         xh = tl.load(xhat_ptr + idx, mask=ok, other=0.0)
-        tl.store(dpre_ptr + idx, rstd[:, None] * (dxh - m1[:, None] - xh * m2[:, None]), mask=ok)
+        out = rows[:, None] * out_stride + out_offset + cols[None, :]
+        tl.store(dpre_ptr + out, rstd[:, None] * (dxh - m1[:, None] - xh * m2[:, None]), mask=ok)
