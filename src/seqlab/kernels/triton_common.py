@@ -36,6 +36,7 @@ from torch import Tensor
 
 BLOCK_B = 16  # sequences per program; tl.dot needs tiles of at least 16 rows
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+NOT_INSTALLED = "without the triton package (pip install triton)"
 
 
 def available() -> bool:
@@ -52,7 +53,7 @@ def device_lacks(x: Tensor) -> list[str]:
     """What this input lacks for the Triton kernels: a CUDA device (or the interpreter), a dtype."""
     lacks = []
     if not available():
-        lacks.append("the triton package (pip install triton)")
+        lacks.append(NOT_INSTALLED)
     if x.device.type != "cuda" and not (interpreting() and x.device.type == "cpu"):
         lacks.append(f"inputs on {x.device.type} (it needs a CUDA GPU; TRITON_INTERPRET=1 runs it on the CPU)")
     if x.dtype not in DTYPES:

@@ -25,6 +25,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from seqlab.kernels.triton_common import BLOCK_B, dot_config, grid, tile
+from seqlab.kernels.triton_ops import affine as _affine
 from seqlab.kernels.triton_ops import back_dot, ln_backward, rec_dot, row_stats, sigmoid, tanh
 
 
@@ -40,14 +41,6 @@ def _rec(
     if HAS_BIAS:
         p += tl.load(b_ptr + q * H + cols, mask=col_ok, other=0.0).to(tl.float32)[None, :]
     return p
-
-
-@triton.jit
-def _affine(x, lnw_ptr, lnb_ptr, offset, cols, col_ok):
-    """x̂ ⊙ γ + β for one tile of the gate block at ``offset``."""
-    w = tl.load(lnw_ptr + offset + cols, mask=col_ok, other=0.0).to(tl.float32)
-    b = tl.load(lnb_ptr + offset + cols, mask=col_ok, other=0.0).to(tl.float32)
-    return x * w[None, :] + b[None, :]
 
 
 @triton.jit

@@ -27,6 +27,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from seqlab.kernels.triton_common import BLOCK_B, dot_config, grid, tile
+from seqlab.kernels.triton_ops import affine as _affine
 from seqlab.kernels.triton_ops import back_dot, ln_backward, rec_dot, row_stats, sigmoid, tanh
 
 
@@ -136,10 +137,10 @@ def _lstm_forward(
                     tl.store(x_t + idx_g + H, xf, mask=ok)
                     tl.store(x_t + idx_g + 2 * H, xg, mask=ok)
                     tl.store(x_t + idx_g + 3 * H, xo, mask=ok)
-                ai = xi * tl.load(lnw_ptr + cols, mask=col_ok)[None, :] + tl.load(lnb_ptr + cols, mask=col_ok)[None, :]
-                af = xf * tl.load(lnw_ptr + H + cols, mask=col_ok)[None, :] + tl.load(lnb_ptr + H + cols, mask=col_ok)[None, :]
-                ag = xg * tl.load(lnw_ptr + 2 * H + cols, mask=col_ok)[None, :] + tl.load(lnb_ptr + 2 * H + cols, mask=col_ok)[None, :]
-                ao = xo * tl.load(lnw_ptr + 3 * H + cols, mask=col_ok)[None, :] + tl.load(lnb_ptr + 3 * H + cols, mask=col_ok)[None, :]
+                ai = _affine(xi, lnw_ptr, lnb_ptr, 0, cols, col_ok)
+                af = _affine(xf, lnw_ptr, lnb_ptr, H, cols, col_ok)
+                ag = _affine(xg, lnw_ptr, lnb_ptr, 2 * H, cols, col_ok)
+                ao = _affine(xo, lnw_ptr, lnb_ptr, 3 * H, cols, col_ok)
                 _cell(ai, af, ag, ao, c_in, c_out, h_out, act_t, idx_h, idx_g, ok, H, TRAINING)
         tl.debug_barrier()  # h_t is complete before step t+1 reads it
 

@@ -33,9 +33,9 @@ def rec_dot(
         kk = k0 + tl.arange(0, BLOCK_K)
         k_ok = kk < H
         hk_ok = row_ok[:, None] & k_ok[None, :]
-        hk = tl.load(h_ptr + rows[:, None] * H + kk[None, :], mask=hk_ok, other=0.0)
+        hk = tl.load(h_ptr + rows[:, None] * H + kk[None, :], mask=hk_ok, other=0.0).to(tl.float32)
         if HAS_MASK:
-            hk = hk * tl.load(mask_ptr + rows[:, None] * H + kk[None, :], mask=hk_ok, other=0.0)
+            hk = hk * tl.load(mask_ptr + rows[:, None] * H + kk[None, :], mask=hk_ok, other=0.0).to(tl.float32)
         w = tl.load(w_ptr + w_rows[None, :] * H + kk[:, None], mask=k_ok[:, None] & w_ok[None, :], other=0.0)  # (K, N)
         acc += tl.dot(hk.to(DOT_T), w.to(DOT_T), input_precision=PRECISION)
     return acc
@@ -78,6 +78,19 @@ def row_stats(pre_ptr, rows, row_ok, offset, H, stride, BLOCK_B: tl.constexpr, B
 
 
 @triton.jit
+def affine(x, lnw_ptr, lnb_ptr, offset, cols, col_ok):
+    """x̂ ⊙ γ + β for one tile of the gate block at ``offset`` (γ, β of shape (G*H,))."""
+    w = tl.load(lnw_ptr + offset + cols, mask=col_ok, other=0.0).to(tl.float32)
+    b = tl.load(lnb_ptr + offset + cols, mask=col_ok, other=0.0).to(tl.float32)
+    return x * w[None, :] + b[None, :]
+
+
+@triton.jit
+def _gain(lnw_ptr, offset, cols, col_ok):
+    return tl.load(lnw_ptr + offset + cols, mask=col_ok, other=0.0).to(tl.float32)[None, :]
+
+
+@triton.jit
 def ln_backward(
     dact_ptr, xhat_ptr, lnw_ptr, rstd, dpre_ptr, rows, row_ok, offset, H, stride, out_offset, out_stride,
     BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr,
@@ -96,7 +109,7 @@ def ln_backward(
         col_ok = cols < H
         ok = row_ok[:, None] & col_ok[None, :]
         idx = rows[:, None] * stride + offset + cols[None, :]
-        dxh = tl.load(dact_ptr + idx, mask=ok, other=0.0) * tl.load(lnw_ptr + offset + cols, mask=col_ok, other=0.0)[None, :]
+        dxh = tl.load(dact_ptr + idx, mask=ok, other=0.0) * _gain(lnw_ptr, offset, cols, col_ok)
         m1 += tl.sum(dxh, 1)
         m2 += tl.sum(dxh * tl.load(xhat_ptr + idx, mask=ok, other=0.0), 1)
     m1 = m1 / H
@@ -106,7 +119,7 @@ def ln_backward(
         col_ok = cols < H
         ok = row_ok[:, None] & col_ok[None, :]
         idx = rows[:, None] * stride + offset + cols[None, :]
-        dxh = tl.load(dact_ptr + idx, mask=ok, other=0.0) * tl.load(lnw_ptr + offset + cols, mask=col_ok, other=0.0)[None, :]
+        dxh = tl.load(dact_ptr + idx, mask=ok, other=0.0) * _gain(lnw_ptr, offset, cols, col_ok)
         xh = tl.load(xhat_ptr + idx, mask=ok, other=0.0)
         out = rows[:, None] * out_stride + out_offset + cols[None, :]
         tl.store(dpre_ptr + out, rstd[:, None] * (dxh - m1[:, None] - xh * m2[:, None]), mask=ok)
