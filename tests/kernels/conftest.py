@@ -1,39 +1,35 @@
 """The Triton kernels under Triton's CPU interpreter (``TRITON_INTERPRET=1``).
 
-``triton.jit`` decides at import time whether a kernel is compiled or interpreted, so
-the fixture sets the variable, imports the kernel modules afresh, and afterwards drops
-them again (a later import on a GPU gets compiled kernels).
+Triton decides when it is first imported whether ``@triton.jit`` functions (its own
+``tl.zeros``, ``tl.sum`` among them) are compiled or interpreted, so the variable is set
+here, when pytest collects this folder, before anything imports triton. It then holds for
+the rest of the session; seqlab's ``auto`` backend still takes the Triton kernels only for
+CUDA inputs, so other tests are unaffected.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 import sys
 from types import SimpleNamespace
 
 import pytest
 
-TRITON_MODULES = ("seqlab.kernels.triton_ops", "seqlab.kernels.triton_lstm", "seqlab.kernels.triton_gru")
+if importlib.util.find_spec("triton") is not None and "triton" not in sys.modules:
+    os.environ["TRITON_INTERPRET"] = "1"
 
 
 @pytest.fixture(scope="module")
 def interpreted():
     """The kernel modules, interpreted on the CPU; skips if triton is not installed."""
     pytest.importorskip("triton")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TRITON_INTERPRET", "1")
-        _drop(TRITON_MODULES)
-        yield SimpleNamespace(
-            lstm=importlib.import_module("seqlab.kernels.triton_lstm"),
-            gru=importlib.import_module("seqlab.kernels.triton_gru"),
-        )
-        _drop(TRITON_MODULES)
+    from triton import knobs
 
-
-def _drop(names) -> None:
-    """Forget the modules, and their attributes on the package (``from ... import`` reads those)."""
-    for name in names:
-        sys.modules.pop(name, None)
-        package, _, attr = name.rpartition(".")
-        if package in sys.modules and hasattr(sys.modules[package], attr):
-            delattr(sys.modules[package], attr)
+    if not knobs.runtime.interpret or "TRITON_INTERPRET" not in os.environ:
+        pytest.skip("triton was imported before tests/kernels/conftest.py could turn on its interpreter")
+    return SimpleNamespace(
+        lstm=importlib.import_module("seqlab.kernels.triton_lstm"),
+        gru=importlib.import_module("seqlab.kernels.triton_gru"),
+    )

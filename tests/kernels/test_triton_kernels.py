@@ -1,0 +1,133 @@
+"""The Triton LSTM and GRU kernels against the reference cell equations (seqlab.nn.cells).
+
+They run under Triton's CPU interpreter (the ``interpreted`` fixture, tests/kernels/conftest.py)
+on small random shapes, with the same recurrent-dropout mask given to both sides.
+
+Tolerances:
+- float32: atol 2e-5, rtol 1e-4 for outputs, final states and every gradient. The kernels
+  compute in float32 with IEEE products; the observed differences are ~1e-6 (summation order).
+- bfloat16: against the float32 reference on the same bfloat16 values, outputs within 0.05
+  and gradients within 5% of the largest gradient of each input. The kernels round h (and
+  gx's gradient) to bfloat16 each step but keep c and the gate math in float32; the
+  reference backend run in bfloat16 is itself ~0.01 away from the float32 result. The
+  interpreter runs bfloat16 products in float32 (its bf16 tl.dot is broken in triton 3.9),
+  so the bf16 tensor-core product is checked only on a GPU (benchmarks/triton_lstm.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqlab.nn.cells import gru_step, lstm_step
+
+GATES = {"lstm": 4, "gru": 3}
+# (cell, T, B, H, mask, layer norm): H=70 spans two hidden tiles of 64, B=18 two programs.
+CASES = [
+    ("lstm", 4, 3, 20, False, False),
+    ("lstm", 3, 18, 9, True, False),
+    ("lstm", 5, 2, 70, False, True),
+    ("lstm", 4, 5, 24, True, True),
+    ("gru", 4, 3, 20, False, False),
+    ("gru", 3, 18, 9, True, False),
+    ("gru", 5, 2, 70, False, True),
+    ("gru", 4, 5, 24, True, True),
+]
+
+
+def _inputs(cell, steps, batch, hidden, use_mask, use_ln, seed, dtype=torch.float32):
+    """Random inputs as a dict; the mask is Bernoulli(0.7) / 0.7 as the layer draws it."""
+    gen = torch.Generator().manual_seed(seed)
+    width = GATES[cell] * hidden
+    x = {
+        "gx": torch.randn(steps, batch, width, generator=gen),
+        "h0": torch.randn(batch, hidden, generator=gen),
+        "w_hh": torch.randn(width, hidden, generator=gen) / hidden**0.5,
+        "b_hh": torch.randn(width, generator=gen),
+    }
+    if cell == "lstm":
+        x["c0"] = torch.randn(batch, hidden, generator=gen)
+    if use_ln:
+        x["ln_w"] = torch.rand(width, generator=gen) + 0.5
+        x["ln_b"] = torch.randn(width, generator=gen) * 0.1
+    x = {k: v.to(dtype).requires_grad_() for k, v in x.items()}
+    mask = (torch.rand(batch, hidden, generator=gen) < 0.7).to(dtype) / 0.7 if use_mask else None
+    return x, mask
+
+
+def _reference(cell, x, mask):
+    """The per-step loop over seqlab.nn.cells; returns [out (T, B, H), h_T(, c_T)]."""
+    ln = (x["ln_w"], x["ln_b"]) if "ln_w" in x else None
+    h, c, outs = x["h0"], x.get("c0"), []
+    for gx_t in x["gx"]:
+        if cell == "lstm":
+            h, c = lstm_step(gx_t, h, c, x["w_hh"], x["b_hh"], None, mask, ln)
+        else:
+            h = gru_step(gx_t, h, x["w_hh"], x["b_hh"], True, mask, ln)
+        outs.append(h)
+    return [torch.stack(outs), h] + ([c] if cell == "lstm" else [])
+
+
+def _kernel(kernels, cell, x, mask):
+    ln = (x["ln_w"], x["ln_b"]) if "ln_w" in x else None
+    if cell == "lstm":
+        return list(kernels.lstm.lstm_sequence(x["gx"], x["h0"], x["c0"], x["w_hh"], x["b_hh"], mask, ln))
+    return list(kernels.gru.gru_sequence(x["gx"], x["h0"], x["w_hh"], x["b_hh"], mask, ln))
+
+
+def _grads(outputs, x, seed):
+    """Gradients of a random linear function of all outputs with respect to every input."""
+    gen = torch.Generator().manual_seed(seed)
+    weights = [torch.randn(o.shape, generator=gen) for o in outputs]
+    loss = sum((o.float() * w).sum() for o, w in zip(outputs, weights))
+    return dict(zip(x, torch.autograd.grad(loss, list(x.values()))))
+
+
+@pytest.mark.parametrize("cell, steps, batch, hidden, use_mask, use_ln", CASES)
+def test_kernel_matches_reference_float32(interpreted, cell, steps, batch, hidden, use_mask, use_ln):
+    x, mask = _inputs(cell, steps, batch, hidden, use_mask, use_ln, seed=steps * 100 + hidden)
+    expected = _reference(cell, x, mask)
+    got = _kernel(interpreted, cell, x, mask)
+    for name, g, e in zip(["out", "h_T", "c_T"], got, expected):
+        torch.testing.assert_close(g, e, atol=2e-5, rtol=1e-4, msg=lambda m: f"{cell} {name}: {m}")
+    grads_got, grads_expected = _grads(got, x, seed=1), _grads(expected, x, seed=1)
+    for name in x:
+        torch.testing.assert_close(
+            grads_got[name], grads_expected[name], atol=2e-5, rtol=1e-4, msg=lambda m: f"{cell} d{name}: {m}"
+        )
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_inference_kernel_matches_training_kernel(interpreted, cell):
+    """Without gradients the forward kernel saves nothing (cells ping-pong): same numbers."""
+    x, mask = _inputs(cell, 6, 4, 24, use_mask=True, use_ln=True, seed=7)
+    trained = _kernel(interpreted, cell, x, mask)
+    with torch.no_grad():
+        inferred = _kernel(interpreted, cell, x, mask)
+    assert all(not o.requires_grad for o in inferred)
+    for t, i in zip(trained, inferred):
+        torch.testing.assert_close(i, t.detach(), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_kernel_bfloat16_within_documented_tolerance(interpreted, cell):
+    x16, mask16 = _inputs(cell, 5, 3, 24, use_mask=True, use_ln=True, seed=11, dtype=torch.bfloat16)
+    x32 = {k: v.detach().float().requires_grad_() for k, v in x16.items()}
+    mask32 = mask16.float()
+    got = _kernel(interpreted, cell, x16, mask16)
+    expected = _reference(cell, x32, mask32)
+    assert all(g.dtype == torch.bfloat16 for g in got)
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g.float(), e, atol=5e-2, rtol=0)
+    grads_got, grads_expected = _grads(got, x16, seed=2), _grads(expected, x32, seed=2)
+    for name in x16:
+        error = (grads_got[name].float() - grads_expected[name]).abs().max()
+        assert error <= 0.05 * grads_expected[name].abs().max(), f"{cell} d{name}: {error}"
+
+
+def test_zero_steps_return_the_initial_state(interpreted):
+    x, _ = _inputs("lstm", 0, 2, 16, use_mask=False, use_ln=False, seed=3)
+    out, h, c = _kernel(interpreted, "lstm", x, None)
+    assert out.shape == (0, 2, 16)
+    torch.testing.assert_close(h, x["h0"].detach(), atol=0, rtol=0)
+    torch.testing.assert_close(c, x["c0"].detach(), atol=0, rtol=0)
