@@ -47,7 +47,7 @@ def test_triton_layer_matches_reference(interpreted, cls, layers, bidirectional,
     for s_t, s_r in zip(states_t, states_r):
         torch.testing.assert_close(s_t, s_r, atol=2e-5, rtol=1e-4)
     for (name, _), g_t, g_r in zip(reference.named_parameters(), grads_t, grads_r):
-        torch.testing.assert_close(g_t, g_r, atol=5e-5, rtol=1e-4, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(g_t, g_r, atol=5e-5, rtol=1e-4, msg=lambda m, name=name: f"{name}: {m}")
 
 
 def test_triton_layer_inference_matches_reference(interpreted):
@@ -69,9 +69,18 @@ def _no_triton(monkeypatch):
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: snn.RNN(3, 4, backend="triton"), "backend='triton' (seqlab's Triton GPU kernels) cannot run the Elman RNN"),
-        (lambda: snn.LSTM(3, 4, proj_size=2, backend="triton"), "backend='triton' (seqlab's Triton GPU kernels) cannot run proj_size"),
-        (lambda: snn.GRU(3, 4, reset_after=False, backend="triton"), "cannot run reset_after=False; use backend='reference' or 'auto'"),
+        (
+            lambda: snn.RNN(3, 4, backend="triton"),
+            "backend='triton' (seqlab's Triton GPU kernels) cannot run the Elman RNN",
+        ),
+        (
+            lambda: snn.LSTM(3, 4, proj_size=2, backend="triton"),
+            "backend='triton' (seqlab's Triton GPU kernels) cannot run proj_size",
+        ),
+        (
+            lambda: snn.GRU(3, 4, reset_after=False, backend="triton"),
+            "cannot run reset_after=False; use backend='reference' or 'auto'",
+        ),
     ],
 )
 def test_features_the_kernels_lack_fail_at_construction(make, message):
@@ -81,17 +90,22 @@ def test_features_the_kernels_lack_fail_at_construction(make, message):
 
 def test_missing_triton_package_is_named(monkeypatch):
     _no_triton(monkeypatch)
-    with pytest.raises(ValueError, match=re.escape("backend='triton' (seqlab's Triton GPU kernels) cannot run "
-                                                   "without the triton package (pip install triton)")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "backend='triton' (seqlab's Triton GPU kernels) cannot run without the triton package (pip install triton)"
+        ),
+    ):
         snn.GRU(3, 4, backend="triton")
 
 
 def test_cpu_inputs_need_a_gpu_or_the_interpreter(monkeypatch):
     pytest.importorskip("triton")
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    with pytest.raises(ValueError, match=re.escape(
-        "cannot run inputs on cpu (it needs a CUDA GPU; TRITON_INTERPRET=1 runs it on the CPU)"
-    )):
+    with pytest.raises(
+        ValueError,
+        match=re.escape("cannot run inputs on cpu (it needs a CUDA GPU; TRITON_INTERPRET=1 runs it on the CPU)"),
+    ):
         snn.LSTM(3, 4, backend="triton")(X)
 
 
@@ -100,7 +114,9 @@ def test_lengths_and_float64_are_named(monkeypatch):
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     with pytest.raises(ValueError, match=re.escape("cannot run lengths= (variable-length batches, packed sequences)")):
         snn.LSTM(3, 4, backend="triton")(X, lengths=[5, 3])
-    with pytest.raises(ValueError, match=re.escape("cannot run dtype torch.float64 (it runs float32, float16, bfloat16)")):
+    with pytest.raises(
+        ValueError, match=re.escape("cannot run dtype torch.float64 (it runs float32, float16, bfloat16)")
+    ):
         snn.GRU(3, 4, backend="triton").double()(X.double())
 
 

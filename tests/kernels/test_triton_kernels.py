@@ -89,11 +89,11 @@ def test_kernel_matches_reference_float32(interpreted, cell, steps, batch, hidde
     expected = _reference(cell, x, mask)
     got = _kernel(interpreted, cell, x, mask)
     for name, g, e in zip(["out", "h_T", "c_T"], got, expected):
-        torch.testing.assert_close(g, e, atol=2e-5, rtol=1e-4, msg=lambda m: f"{cell} {name}: {m}")
+        torch.testing.assert_close(g, e, atol=2e-5, rtol=1e-4, msg=lambda m, name=name: f"{cell} {name}: {m}")
     grads_got, grads_expected = _grads(got, x, seed=1), _grads(expected, x, seed=1)
     for name in x:
         torch.testing.assert_close(
-            grads_got[name], grads_expected[name], atol=2e-5, rtol=1e-4, msg=lambda m: f"{cell} d{name}: {m}"
+            grads_got[name], grads_expected[name], atol=2e-5, rtol=1e-4, msg=lambda m, name=name: f"{cell} d{name}: {m}"
         )
 
 

@@ -223,7 +223,8 @@ def _gru_backward(
             col_ok = cols < H
             ok = row_ok[:, None] & col_ok[None, :]
             idx_h = rows[:, None] * H + cols[None, :]
-            d_rec = back_dot(dgh_t, w_ptr, rows, row_ok, cols, col_ok, H, W3, BLOCK_B, BLOCK_H, BLOCK_K, DOT_T, PRECISION)
+            d_rec = back_dot(dgh_t, w_ptr, rows, row_ok, cols, col_ok, H, W3,
+                             BLOCK_B, BLOCK_H, BLOCK_K, DOT_T, PRECISION)
             if HAS_MASK:
                 d_rec *= tl.load(mask_ptr + idx_h, mask=ok, other=0.0).to(tl.float32)
             dh = tl.load(dh_ptr + idx_h, mask=ok, other=0.0)
@@ -241,7 +242,7 @@ def _forward(gx, h0, w_hh, b_hh, mask, ln, training: bool):
     """Launch the forward kernel; returns states (T+1, B, H) and the saved buffers."""
     steps, batch, width = gx.shape
     hidden = width // 3
-    f32 = dict(device=gx.device, dtype=torch.float32)
+    f32 = {"device": gx.device, "dtype": torch.float32}
     gx, w_hh = gx.contiguous(), w_hh.contiguous()
     states = gx.new_empty(steps + 1, batch, hidden)
     states[0] = h0
@@ -278,7 +279,7 @@ class _GRUTriton(torch.autograd.Function):
         states, act, xhat, rstd = ctx.buffers
         steps, batch, hidden = states.shape[0] - 1, states.shape[1], states.shape[2]
         dtype = states.dtype
-        f32 = dict(device=act.device, dtype=torch.float32)
+        f32 = {"device": act.device, "dtype": torch.float32}
         dgh = torch.empty(steps, batch, 3 * hidden, **f32)
         dnx = torch.empty(steps, batch, hidden, **f32)
         dact = torch.empty(steps if ln_w is not None else 0, batch, 3 * hidden, **f32)

@@ -192,8 +192,8 @@ def _lstm_backward(
             tl.debug_barrier()
             for q in tl.static_range(4):
                 rstd = tl.load(rstd_ptr + (t * B + rows) * 4 + q, mask=row_ok, other=1.0)
-                ln_backward(dact_ptr + g_t, xhat_ptr + g_t, lnw_ptr, rstd, dpre_ptr + g_t, rows, row_ok, q * H, H, W4, q * H, W4,
-                            BLOCK_B, BLOCK_H)
+                ln_backward(dact_ptr + g_t, xhat_ptr + g_t, lnw_ptr, rstd, dpre_ptr + g_t, rows, row_ok,
+                            q * H, H, W4, q * H, W4, BLOCK_B, BLOCK_H)
         tl.debug_barrier()
         for n0 in range(0, H, BLOCK_H):
             cols = n0 + tl.arange(0, BLOCK_H)
@@ -216,7 +216,7 @@ def _forward(gx, h0, c0, w_hh, b_hh, mask, ln, training: bool):
     """Launch the forward kernel; returns states (T+1, B, H) and the saved buffers."""
     steps, batch, width = gx.shape
     hidden = width // 4
-    f32 = dict(device=gx.device, dtype=torch.float32)
+    f32 = {"device": gx.device, "dtype": torch.float32}
     gx, w_hh = gx.contiguous(), w_hh.contiguous()
     states = gx.new_empty(steps + 1, batch, hidden)
     states[0] = h0
