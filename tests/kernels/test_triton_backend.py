@@ -10,6 +10,7 @@ import re
 
 import pytest
 import torch
+from torch.nn.utils.rnn import pack_padded_sequence
 
 import seqlab.nn as snn
 from seqlab.kernels import triton_common
@@ -19,16 +20,17 @@ X = torch.randn(5, 2, 3)
 
 
 @pytest.mark.parametrize(
-    "cls, layers, bidirectional, kwargs",
+    "cls, layers, bidirectional, lengths, kwargs",
     [
-        (snn.LSTM, 2, True, {"recurrent_dropout": 0.25}),
-        (snn.LSTM, 1, False, {"layer_norm": True}),
-        (snn.GRU, 2, False, {"recurrent_dropout": 0.25, "layer_norm": True}),
-        (snn.GRU, 1, True, {}),
+        (snn.LSTM, 2, True, [5, 2, 4], {"recurrent_dropout": 0.25}),
+        (snn.LSTM, 1, False, None, {"layer_norm": True}),
+        (snn.GRU, 2, False, None, {"recurrent_dropout": 0.25, "layer_norm": True}),
+        (snn.GRU, 1, True, [3, 5, 0], {}),
     ],
 )
-def test_triton_layer_matches_reference(interpreted, cls, layers, bidirectional, kwargs):
-    """Batch first, training: same masks (same seed), same outputs, states and parameter gradients."""
+def test_triton_layer_matches_reference(interpreted, cls, layers, bidirectional, lengths, kwargs):
+    """Batch first, training: same masks (same seed), same outputs, states and parameter
+    gradients; with lengths, the backward direction starts at each sequence's end."""
     torch.manual_seed(0)
     shape = dict(num_layers=layers, bidirectional=bidirectional, batch_first=True, **kwargs)
     reference = cls(4, 6, backend="reference", **shape)
@@ -38,7 +40,7 @@ def test_triton_layer_matches_reference(interpreted, cls, layers, bidirectional,
     results = []
     for layer in (reference, triton):
         torch.manual_seed(1)
-        out, state = layer(x)
+        out, state = layer(x, lengths=lengths)
         states = list(state) if isinstance(state, tuple) else [state]
         loss = out.pow(2).sum() + sum(s.sum() for s in states)
         results.append((out, states, torch.autograd.grad(loss, list(layer.parameters()))))
@@ -51,14 +53,15 @@ def test_triton_layer_matches_reference(interpreted, cls, layers, bidirectional,
 
 
 def test_triton_layer_inference_matches_reference(interpreted):
-    """Eval mode, no gradients: the inference kernel (nothing saved), same numbers."""
+    """Eval mode, no gradients, a packed sequence: the inference kernel (nothing saved), same numbers."""
     torch.manual_seed(0)
     reference = snn.LSTM(3, 8, layer_norm=True, backend="reference").eval()
     triton = snn.LSTM(3, 8, layer_norm=True, backend="triton").eval()
     triton.load_state_dict(reference.state_dict())
+    packed = pack_padded_sequence(X, [5, 3])
     with torch.no_grad():
-        (out_r, (h_r, c_r)), (out_t, (h_t, c_t)) = reference(X), triton(X)
-    for got, expected in [(out_t, out_r), (h_t, h_r), (c_t, c_r)]:
+        (out_r, (h_r, c_r)), (out_t, (h_t, c_t)) = reference(packed), triton(packed)
+    for got, expected in [(out_t.data, out_r.data), (h_t, h_r), (c_t, c_r)]:
         torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-4)
 
 
@@ -109,11 +112,9 @@ def test_cpu_inputs_need_a_gpu_or_the_interpreter(monkeypatch):
         snn.LSTM(3, 4, backend="triton")(X)
 
 
-def test_lengths_and_float64_are_named(monkeypatch):
+def test_float64_is_named(monkeypatch):
     pytest.importorskip("triton")
     monkeypatch.setenv("TRITON_INTERPRET", "1")
-    with pytest.raises(ValueError, match=re.escape("cannot run lengths= (variable-length batches, packed sequences)")):
-        snn.LSTM(3, 4, backend="triton")(X, lengths=[5, 3])
     with pytest.raises(
         ValueError, match=re.escape("cannot run dtype torch.float64 (it runs float32, float16, bfloat16)")
     ):
@@ -146,8 +147,8 @@ def test_auto_would_take_triton_only_for_supported_cuda_inputs(monkeypatch):
 
     monkeypatch.setattr(triton_common, "available", lambda: True)
     layer = snn.LSTM(3, 4, recurrent_dropout=0.5)
-    assert _Recurrent._use_triton(layer, FakeCuda(), None)
-    assert not _Recurrent._use_triton(layer, FakeCuda(), torch.tensor([5, 3]))  # lengths: reference loop
-    assert not _Recurrent._use_triton(snn.LSTM(3, 4, proj_size=2), FakeCuda(), None)
+    assert _Recurrent._use_triton(layer, FakeCuda())
+    assert not _Recurrent._use_triton(snn.LSTM(3, 4, proj_size=2), FakeCuda())
+    assert not _Recurrent._use_triton(snn.GRU(3, 4, reset_after=False), FakeCuda())
     monkeypatch.setattr(triton_common, "available", lambda: False)
-    assert not _Recurrent._use_triton(layer, FakeCuda(), None)
+    assert not _Recurrent._use_triton(layer, FakeCuda())

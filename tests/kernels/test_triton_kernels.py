@@ -22,16 +22,17 @@ import torch
 from seqlab.nn.cells import gru_step, lstm_step
 
 GATES = {"lstm": 4, "gru": 3}
-# (cell, T, B, H, mask, layer norm): H=70 spans two hidden tiles of 64, B=18 two programs.
+# (cell, T, B, H, mask, layer norm, lengths): H=70 spans two hidden tiles of 64, B=18 two
+# programs; lengths include 0 (the state stays the initial one) and the full length.
 CASES = [
-    ("lstm", 4, 3, 20, False, False),
-    ("lstm", 3, 18, 9, True, False),
-    ("lstm", 5, 2, 70, False, True),
-    ("lstm", 4, 5, 24, True, True),
-    ("gru", 4, 3, 20, False, False),
-    ("gru", 3, 18, 9, True, False),
-    ("gru", 5, 2, 70, False, True),
-    ("gru", 4, 5, 24, True, True),
+    ("lstm", 4, 3, 20, False, False, None),
+    ("lstm", 3, 18, 9, True, False, None),
+    ("lstm", 5, 2, 70, False, True, None),
+    ("lstm", 4, 4, 24, True, True, [4, 1, 0, 3]),
+    ("gru", 4, 3, 20, False, False, None),
+    ("gru", 3, 18, 9, True, False, None),
+    ("gru", 5, 2, 70, False, True, None),
+    ("gru", 4, 4, 24, True, True, [4, 1, 0, 3]),
 ]
 
 
@@ -55,24 +56,33 @@ def _inputs(cell, steps, batch, hidden, use_mask, use_ln, seed, dtype=torch.floa
     return x, mask
 
 
-def _reference(cell, x, mask):
-    """The per-step loop over seqlab.nn.cells; returns [out (T, B, H), h_T(, c_T)]."""
+def _valid(lengths, steps):
+    """(T, B) bool, False at padding; None without lengths."""
+    return None if lengths is None else torch.arange(steps).unsqueeze(1) < torch.tensor(lengths)
+
+
+def _reference(cell, x, mask, valid=None):
+    """The per-step loop over seqlab.nn.cells, padding handled as seqlab.nn.recurrent does
+    (a padded step keeps the state and outputs zero); returns [out (T, B, H), h_T(, c_T)]."""
     ln = (x["ln_w"], x["ln_b"]) if "ln_w" in x else None
     h, c, outs = x["h0"], x.get("c0"), []
-    for gx_t in x["gx"]:
+    for t, gx_t in enumerate(x["gx"]):
         if cell == "lstm":
-            h, c = lstm_step(gx_t, h, c, x["w_hh"], x["b_hh"], None, mask, ln)
+            h_new, c_new = lstm_step(gx_t, h, c, x["w_hh"], x["b_hh"], None, mask, ln)
         else:
-            h = gru_step(gx_t, h, x["w_hh"], x["b_hh"], True, mask, ln)
-        outs.append(h)
+            h_new, c_new = gru_step(gx_t, h, x["w_hh"], x["b_hh"], True, mask, ln), None
+        keep = torch.ones(h.shape[0], 1, dtype=torch.bool) if valid is None else valid[t].unsqueeze(1)
+        h = torch.where(keep, h_new, h)
+        c = None if c is None else torch.where(keep, c_new, c)
+        outs.append(h_new * keep)
     return [torch.stack(outs), h] + ([c] if cell == "lstm" else [])
 
 
-def _kernel(kernels, cell, x, mask):
+def _kernel(kernels, cell, x, mask, valid=None):
     ln = (x["ln_w"], x["ln_b"]) if "ln_w" in x else None
     if cell == "lstm":
-        return list(kernels.lstm.lstm_sequence(x["gx"], x["h0"], x["c0"], x["w_hh"], x["b_hh"], mask, ln))
-    return list(kernels.gru.gru_sequence(x["gx"], x["h0"], x["w_hh"], x["b_hh"], mask, ln))
+        return list(kernels.lstm.lstm_sequence(x["gx"], x["h0"], x["c0"], x["w_hh"], x["b_hh"], mask, ln, valid))
+    return list(kernels.gru.gru_sequence(x["gx"], x["h0"], x["w_hh"], x["b_hh"], mask, ln, valid))
 
 
 def _grads(outputs, x, seed):
@@ -83,11 +93,12 @@ def _grads(outputs, x, seed):
     return dict(zip(x, torch.autograd.grad(loss, list(x.values()))))
 
 
-@pytest.mark.parametrize("cell, steps, batch, hidden, use_mask, use_ln", CASES)
-def test_kernel_matches_reference_float32(interpreted, cell, steps, batch, hidden, use_mask, use_ln):
+@pytest.mark.parametrize("cell, steps, batch, hidden, use_mask, use_ln, lengths", CASES)
+def test_kernel_matches_reference_float32(interpreted, cell, steps, batch, hidden, use_mask, use_ln, lengths):
     x, mask = _inputs(cell, steps, batch, hidden, use_mask, use_ln, seed=steps * 100 + hidden)
-    expected = _reference(cell, x, mask)
-    got = _kernel(interpreted, cell, x, mask)
+    valid = _valid(lengths, steps)
+    expected = _reference(cell, x, mask, valid)
+    got = _kernel(interpreted, cell, x, mask, valid)
     for name, g, e in zip(["out", "h_T", "c_T"], got, expected):
         torch.testing.assert_close(g, e, atol=2e-5, rtol=1e-4, msg=lambda m, name=name: f"{cell} {name}: {m}")
     grads_got, grads_expected = _grads(got, x, seed=1), _grads(expected, x, seed=1)
@@ -101,9 +112,10 @@ def test_kernel_matches_reference_float32(interpreted, cell, steps, batch, hidde
 def test_inference_kernel_matches_training_kernel(interpreted, cell):
     """Without gradients the forward kernel saves nothing (cells ping-pong): same numbers."""
     x, mask = _inputs(cell, 6, 4, 24, use_mask=True, use_ln=True, seed=7)
-    trained = _kernel(interpreted, cell, x, mask)
+    valid = _valid([6, 2, 5, 0], 6)
+    trained = _kernel(interpreted, cell, x, mask, valid)
     with torch.no_grad():
-        inferred = _kernel(interpreted, cell, x, mask)
+        inferred = _kernel(interpreted, cell, x, mask, valid)
     assert all(not o.requires_grad for o in inferred)
     for t, i in zip(trained, inferred):
         torch.testing.assert_close(i, t.detach(), atol=0, rtol=0)

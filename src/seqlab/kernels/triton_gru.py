@@ -10,7 +10,8 @@ and candidate pre-activations; the design is in :mod:`seqlab.kernels.triton_comm
     h_t = z ⊙ h_{t-1} + (1 − z) ⊙ n
 
 Shapes: gx (T, B, 3H); h0 (B, H); w_hh (3H, H); b_hh (3H,) or None; mask (B, H) or None;
-ln (γ, β) each (3H,) or None. Saved for the backward (float32): ``act`` (T, B, 4H) = r, z,
+ln (γ, β) each (3H,) or None; valid (T, B) bool, False at padding (the state is carried,
+the output is zero), or None. Saved for the backward (float32): ``act`` (T, B, 4H) = r, z,
 n, gh_n; with layer norm ``xhat`` (T, B, 3H) and ``rstd`` (T, B, 3). The backward gives
 ``dgh`` (T, B, 3H), the gradient of gh, and ``dnx`` (T, B, H), that of gx_n; then
 ``dW_hh = dghᵀ (h_{t-1} ⊙ mask)`` is one torch product over all steps.
@@ -44,15 +45,29 @@ def _rec(
 
 
 @triton.jit
+def _store_h(h_new, hp, h_out, out_t, keep, idx_h, ok, HAS_VALID: tl.constexpr):
+    """Write the new state; with ``HAS_VALID`` a padded step (keep False) carries h and outputs zero."""
+    if HAS_VALID:
+        tl.store(h_out + idx_h, tl.where(keep, h_new, hp).to(h_out.dtype.element_ty), mask=ok)
+        tl.store(out_t + idx_h, tl.where(keep, h_new, 0.0).to(out_t.dtype.element_ty), mask=ok)
+    else:
+        tl.store(h_out + idx_h, h_new.to(h_out.dtype.element_ty), mask=ok)
+
+
+@triton.jit
 def _gru_forward(
     gx_ptr, w_ptr, b_ptr, mask_ptr, lnw_ptr, lnb_ptr,
-    states_ptr, act_ptr, xhat_ptr, rstd_ptr, pre_ptr,
+    valid_ptr, states_ptr, out_ptr, act_ptr, xhat_ptr, rstd_ptr, pre_ptr,
     T, B, H,
     HAS_BIAS: tl.constexpr, HAS_MASK: tl.constexpr, HAS_LN: tl.constexpr, TRAINING: tl.constexpr,
+    HAS_VALID: tl.constexpr,
     BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_K: tl.constexpr,
     DOT_T: tl.constexpr, PRECISION: tl.constexpr,
 ):
     """All T steps for BLOCK_B sequences; states (T+1, B, H) with states[0] = h0 on entry.
+
+    With ``HAS_VALID``: valid (T, B) float32 (1 where a step is real), and the outputs go
+    to out (T, B, H), zero at padding, while states carries each sequence's state.
 
     pre: (B, 4H) float32 scratch with layer norm: pre-activations of r, z, n and gh_n
     (r and z are overwritten by their activations once normalized).
@@ -66,6 +81,11 @@ def _gru_forward(
         h_out = h_prev + B * H
         gx_t = gx_ptr + t * B * W3
         act_t = act_ptr + t * B * W4
+        out_t = out_ptr + t * B * H
+        if HAS_VALID:
+            keep = (tl.load(valid_ptr + t * B + rows, mask=row_ok, other=0.0) > 0)[:, None]
+        else:
+            keep = row_ok[:, None]  # unused
         for n0 in range(0, H, BLOCK_H):
             cols = n0 + tl.arange(0, BLOCK_H)
             col_ok = cols < H
@@ -90,7 +110,7 @@ def _gru_forward(
                 z = sigmoid(pz)
                 n = tanh(tl.load(gx_t + idx_x + 2 * H, mask=ok, other=0.0).to(tl.float32) + r * gn)
                 hp = tl.load(h_prev + idx_h, mask=ok, other=0.0).to(tl.float32)
-                tl.store(h_out + idx_h, (z * hp + (1.0 - z) * n).to(h_out.dtype.element_ty), mask=ok)
+                _store_h(z * hp + (1.0 - z) * n, hp, h_out, out_t, keep, idx_h, ok, HAS_VALID)
                 if TRAINING:
                     tl.store(act_t + idx_a, r, mask=ok)
                     tl.store(act_t + idx_a + H, z, mask=ok)
@@ -138,7 +158,7 @@ def _gru_forward(
                 n = tanh(_affine(xn, lnw_ptr, lnb_ptr, 2 * H, cols, col_ok))
                 z = tl.load(pre_ptr + idx_a + H, mask=ok, other=0.0)
                 hp = tl.load(h_prev + idx_h, mask=ok, other=0.0).to(tl.float32)
-                tl.store(h_out + idx_h, (z * hp + (1.0 - z) * n).to(h_out.dtype.element_ty), mask=ok)
+                _store_h(z * hp + (1.0 - z) * n, hp, h_out, out_t, keep, idx_h, ok, HAS_VALID)
                 if TRAINING:
                     tl.store(x_t + rows[:, None] * W3 + 2 * H + cols[None, :], xn, mask=ok)
                     tl.store(act_t + idx_a + 2 * H, n, mask=ok)
@@ -147,10 +167,10 @@ def _gru_forward(
 
 @triton.jit
 def _gru_backward(
-    dout_ptr, w_ptr, mask_ptr, lnw_ptr, act_ptr, xhat_ptr, rstd_ptr, states_ptr,
+    dout_ptr, w_ptr, mask_ptr, lnw_ptr, valid_ptr, act_ptr, xhat_ptr, rstd_ptr, states_ptr,
     dgh_ptr, dnx_ptr, dact_ptr, dh_ptr,
     T, B, H,
-    HAS_MASK: tl.constexpr, HAS_LN: tl.constexpr,
+    HAS_MASK: tl.constexpr, HAS_LN: tl.constexpr, HAS_VALID: tl.constexpr,
     BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_K: tl.constexpr,
     DOT_T: tl.constexpr, PRECISION: tl.constexpr,
 ):
@@ -161,6 +181,8 @@ def _gru_backward(
         dn̂ = dh ⊙ (1 − z) ⊙ tanh'(n)     (of n's pre-activation; through LN if on)
         dz = dh ⊙ (h_{t-1} − n) ⊙ σ'(z),   dgh_n = dn̂ ⊙ r,   dr = dn̂ ⊙ gh_n ⊙ σ'(r)
         dh_{t-1} = dh ⊙ z + (dgh_t W_hh) ⊙ mask + dout_{t-1}
+
+    At a padded step (valid 0) the step's own gradients are zero and dh passes through.
     """
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     row_ok = rows < B
@@ -173,6 +195,10 @@ def _gru_backward(
         dnx_t = dnx_ptr + t * B * H
         dact_t = dact_ptr + t * B * W3
         xhat_t = xhat_ptr + t * B * W3
+        if HAS_VALID:
+            v = tl.load(valid_ptr + t * B + rows, mask=row_ok, other=0.0)[:, None]
+        else:
+            v = 1.0
         for n0 in range(0, H, BLOCK_H):
             cols = n0 + tl.arange(0, BLOCK_H)
             ok = row_ok[:, None] & (cols < H)[None, :]
@@ -181,6 +207,7 @@ def _gru_backward(
             idx_a = rows[:, None] * W4 + cols[None, :]
             dh = tl.load(dh_ptr + idx_h, mask=ok, other=0.0)
             dh += tl.load(dout_ptr + t * B * H + idx_h, mask=ok, other=0.0).to(tl.float32)
+            dh = dh * v
             r = tl.load(act_t + idx_a, mask=ok, other=0.0)
             z = tl.load(act_t + idx_a + H, mask=ok, other=0.0)
             n = tl.load(act_t + idx_a + 2 * H, mask=ok, other=0.0)
@@ -227,9 +254,11 @@ def _gru_backward(
                              BLOCK_B, BLOCK_H, BLOCK_K, DOT_T, PRECISION)
             if HAS_MASK:
                 d_rec *= tl.load(mask_ptr + idx_h, mask=ok, other=0.0).to(tl.float32)
-            dh = tl.load(dh_ptr + idx_h, mask=ok, other=0.0)
-            dh += tl.load(dout_ptr + t * B * H + idx_h, mask=ok, other=0.0).to(tl.float32)
+            dh_carried = tl.load(dh_ptr + idx_h, mask=ok, other=0.0)
+            dh = (dh_carried + tl.load(dout_ptr + t * B * H + idx_h, mask=ok, other=0.0).to(tl.float32)) * v
             z = tl.load(act_t + rows[:, None] * W4 + H + cols[None, :], mask=ok, other=0.0)
+            if HAS_VALID:  # a padded step passes the state's gradient through
+                d_rec += dh_carried * (1.0 - v)
             tl.store(dh_ptr + idx_h, d_rec + dh * z, mask=ok)
         tl.debug_barrier()
 
@@ -238,14 +267,16 @@ def _sizes(hidden: int, dtype: torch.dtype) -> dict:
     return {"BLOCK_B": BLOCK_B, "BLOCK_H": tile(hidden), "BLOCK_K": tile(hidden), **dot_config(dtype)}
 
 
-def _forward(gx, h0, w_hh, b_hh, mask, ln, training: bool):
-    """Launch the forward kernel; returns states (T+1, B, H) and the saved buffers."""
+def _forward(gx, h0, w_hh, b_hh, mask, ln, valid, training: bool):
+    """Launch the forward kernel; returns out (T, B, H), states (T+1, B, H) and the saved buffers."""
     steps, batch, width = gx.shape
     hidden = width // 3
     f32 = {"device": gx.device, "dtype": torch.float32}
     gx, w_hh = gx.contiguous(), w_hh.contiguous()
     states = gx.new_empty(steps + 1, batch, hidden)
     states[0] = h0
+    out = states[1:] if valid is None else gx.new_empty(steps, batch, hidden)
+    valid = valid if valid is None else valid.to(torch.float32).contiguous()  # (T, B): 1 at real steps
     act = torch.empty(steps if training else 0, batch, 4 * hidden, **f32)
     xhat = torch.empty(steps if training and ln else 0, batch, width, **f32)
     rstd = torch.empty(steps if training and ln else 0, batch, 3, **f32)
@@ -253,30 +284,30 @@ def _forward(gx, h0, w_hh, b_hh, mask, ln, training: bool):
     lnw, lnb = (ln[0].contiguous(), ln[1].contiguous()) if ln is not None else (gx, gx)
     _gru_forward[grid(batch)](
         gx, w_hh, gx if b_hh is None else b_hh.contiguous(), gx if mask is None else mask.contiguous(), lnw, lnb,
-        states, act, xhat, rstd, pre, steps, batch, hidden,
+        gx if valid is None else valid, states, out, act, xhat, rstd, pre, steps, batch, hidden,
         HAS_BIAS=b_hh is not None, HAS_MASK=mask is not None, HAS_LN=ln is not None, TRAINING=training,
-        **_sizes(hidden, gx.dtype),
+        HAS_VALID=valid is not None, **_sizes(hidden, gx.dtype),
     )
-    return states, act, xhat, rstd
+    return out, states, (act, xhat, rstd, valid)
 
 
 class _GRUTriton(torch.autograd.Function):
     """GRU over T steps with the Triton kernels; see the module docstring."""
 
     @staticmethod
-    def forward(ctx, gx, h0, w_hh, b_hh, mask, ln_w, ln_b):
+    def forward(ctx, gx, h0, w_hh, b_hh, mask, ln_w, ln_b, valid):
         ln = None if ln_w is None else (ln_w, ln_b)
-        states, act, xhat, rstd = _forward(gx, h0, w_hh, b_hh, mask, ln, training=True)
+        out, states, buffers = _forward(gx, h0, w_hh, b_hh, mask, ln, valid, training=True)
         ctx.save_for_backward(w_hh, mask, ln_w)
-        ctx.buffers = states, act, xhat, rstd
+        ctx.buffers = (states, *buffers)
         ctx.has_bias = b_hh is not None
-        return states[1:], states[-1].clone()
+        return out, states[-1].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, d_out, d_h):
         w_hh, mask, ln_w = ctx.saved_tensors
-        states, act, xhat, rstd = ctx.buffers
+        states, act, xhat, rstd, valid = ctx.buffers
         steps, batch, hidden = states.shape[0] - 1, states.shape[1], states.shape[2]
         dtype = states.dtype
         f32 = {"device": act.device, "dtype": torch.float32}
@@ -286,9 +317,9 @@ class _GRUTriton(torch.autograd.Function):
         dh = d_h.float().contiguous().clone()
         _gru_backward[grid(batch)](
             d_out.contiguous(), w_hh.contiguous(), act if mask is None else mask.contiguous(),
-            act if ln_w is None else ln_w.contiguous(), act, xhat, rstd, states, dgh, dnx, dact, dh,
-            steps, batch, hidden,
-            HAS_MASK=mask is not None, HAS_LN=ln_w is not None, **_sizes(hidden, dtype),
+            act if ln_w is None else ln_w.contiguous(), act if valid is None else valid, act, xhat, rstd, states,
+            dgh, dnx, dact, dh, steps, batch, hidden,
+            HAS_MASK=mask is not None, HAS_LN=ln_w is not None, HAS_VALID=valid is not None, **_sizes(hidden, dtype),
         )
         h_rec = states[:-1].float()  # (T, B, H): h_{t-1} of each step
         if mask is not None:
@@ -301,7 +332,7 @@ class _GRUTriton(torch.autograd.Function):
         if ln_w is not None:
             d_ln_w = (dact * xhat).sum((0, 1)).to(ln_w.dtype)
             d_ln_b = dact.sum((0, 1)).to(ln_w.dtype)
-        return d_gx, dh.to(dtype), d_w, d_b, None, d_ln_w, d_ln_b
+        return d_gx, dh.to(dtype), d_w, d_b, None, d_ln_w, d_ln_b, None
 
 
 def gru_sequence(
@@ -311,15 +342,18 @@ def gru_sequence(
     b_hh: Tensor | None,
     mask: Tensor | None = None,
     ln: tuple[Tensor, Tensor] | None = None,
+    valid: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Run one GRU layer (reset_after=True) over a sequence with the Triton kernels.
 
-    Shapes in the module docstring; returns ``out`` (T, B, H) and ``h_T`` (B, H). When no
+    Shapes in the module docstring; ``valid`` (T, B) bool or None is False at padding,
+    where the state is carried unchanged and the output is zero. Returns ``out`` (T, B, H)
+    and ``h_T`` (B, H), taken at each sequence's last valid step. When no
     input needs a gradient (inference) only the forward kernel runs, saving nothing.
     """
     tensors = (gx, h0, w_hh, b_hh) + (ln if ln is not None else ())
     if torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in tensors):
         ln_w, ln_b = ln if ln is not None else (None, None)
-        return _GRUTriton.apply(gx, h0, w_hh, b_hh, mask, ln_w, ln_b)
-    states, *_ = _forward(gx, h0, w_hh, b_hh, mask, ln, training=False)
-    return states[1:], states[-1].clone()
+        return _GRUTriton.apply(gx, h0, w_hh, b_hh, mask, ln_w, ln_b, valid)
+    out, states, _ = _forward(gx, h0, w_hh, b_hh, mask, ln, valid, training=False)
+    return out, states[-1].clone()

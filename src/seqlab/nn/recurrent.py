@@ -19,7 +19,7 @@ holds. What they add:
   ``"fused"`` runs our CPU loop with a hand-written backward (:mod:`seqlab.kernels.cpu`;
   LSTM and GRU, no layer norm or projection); ``"triton"`` runs our GPU kernels
   (:mod:`seqlab.kernels.triton_lstm`, :mod:`seqlab.kernels.triton_gru`; LSTM and GRU with
-  recurrent dropout and layer norm; no projection, no ``lengths=``, no
+  recurrent dropout, layer norm and ``lengths=``; no projection, no
   ``reset_after=False``); ``"auto"`` picks native whenever the requested features allow
   it, else triton for CUDA inputs where it runs, else fused where it runs, else reference.
   All backends give the same numbers to float tolerance (the tests hold them to it).
@@ -144,7 +144,7 @@ class _Recurrent:
             return True
         return self.backend == "auto" and not self._fused_lacks(x)
 
-    def _triton_lacks(self, x: Tensor | None = None, lengths: Tensor | None = None) -> list[str]:
+    def _triton_lacks(self, x: Tensor | None = None) -> list[str]:
         """Features and environment our Triton kernels lack (for this input, if given)."""
         lacks = []
         if self.mode not in ("LSTM", "GRU"):
@@ -153,8 +153,6 @@ class _Recurrent:
             lacks.append("proj_size")
         if not getattr(self, "reset_after", True):
             lacks.append("reset_after=False")
-        if lengths is not None:
-            lacks.append("lengths= (variable-length batches, packed sequences)")
         if x is not None:
             lacks += triton_common.device_lacks(x)
         elif not triton_common.available():
@@ -167,14 +165,14 @@ class _Recurrent:
             f"{', '.join(lacks)}; use backend='reference' or 'auto'"
         )
 
-    def _use_triton(self, x: Tensor, lengths: Tensor | None) -> bool:
+    def _use_triton(self, x: Tensor) -> bool:
         """After native was ruled out: our Triton kernels? auto takes them only for CUDA inputs."""
         if self.backend == "triton":
-            lacks = self._triton_lacks(x, lengths)
+            lacks = self._triton_lacks(x)
             if lacks:
                 raise ValueError(self._triton_error(lacks))
             return True
-        return self.backend == "auto" and x.device.type == "cuda" and not self._triton_lacks(x, lengths)
+        return self.backend == "auto" and x.device.type == "cuda" and not self._triton_lacks(x)
 
     def _use_native(self, degenerate: bool) -> bool:
         if self.backend in ("reference", "fused", "triton"):
@@ -220,7 +218,7 @@ class _Recurrent:
         if self._use_native(degenerate):
             output, state = self._native(x, hx, lengths)
         else:
-            triton = self._use_triton(x, lengths)
+            triton = self._use_triton(x)
             output, state = self._reference(x, hx, lengths, fused=not triton and self._use_fused(x), triton=triton)
         if unbatched:
             output = output.squeeze(1)
@@ -305,9 +303,9 @@ class _Recurrent:
         )
         steps = gx.shape[0]
         valid = None if lengths is None else torch.arange(steps, device=x.device).unsqueeze(1) < lengths  # (T, B)
-        if triton:  # no lengths here, so the reversal is a flip
-            out, h, c = self._triton_sequence(gx, h, c, params, mask, ln)
-            return (out.flip(0) if reverse else out), h, c
+        if triton:
+            out, h, c = self._triton_sequence(gx, h, c, params, mask, ln, valid)
+            return (_reverse_padded(out, lengths) if reverse else out), h, c
         if fused:
             out, h, c = self._fused_sequence(gx, h, c, params, mask, valid)
             return (_reverse_padded(out, lengths) if reverse else out), h, c
@@ -519,10 +517,10 @@ class LSTM(_Recurrent, nn.LSTM):
     def _fused_sequence(self, gx, h, c, params, mask, valid):
         return lstm_sequence(gx, h, c, params["weight_hh"], params.get("bias_hh"), mask, valid)
 
-    def _triton_sequence(self, gx, h, c, params, mask, ln):
+    def _triton_sequence(self, gx, h, c, params, mask, ln, valid):
         from seqlab.kernels import triton_lstm  # imports triton: only when this backend runs
 
-        return triton_lstm.lstm_sequence(gx, h, c, params["weight_hh"], params.get("bias_hh"), mask, ln)
+        return triton_lstm.lstm_sequence(gx, h, c, params["weight_hh"], params.get("bias_hh"), mask, ln, valid)
 
 
 class GRU(_Recurrent, nn.GRU):
@@ -578,8 +576,8 @@ class GRU(_Recurrent, nn.GRU):
         out, h = gru_sequence(gx, h, params["weight_hh"], params.get("bias_hh"), self.reset_after, mask, valid)
         return out, h, None
 
-    def _triton_sequence(self, gx, h, c, params, mask, ln):
+    def _triton_sequence(self, gx, h, c, params, mask, ln, valid):
         from seqlab.kernels import triton_gru  # imports triton: only when this backend runs
 
-        out, h = triton_gru.gru_sequence(gx, h, params["weight_hh"], params.get("bias_hh"), mask, ln)
+        out, h = triton_gru.gru_sequence(gx, h, params["weight_hh"], params.get("bias_hh"), mask, ln, valid)
         return out, h, None
