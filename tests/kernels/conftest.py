@@ -32,4 +32,5 @@ def interpreted():
     return SimpleNamespace(
         lstm=importlib.import_module("seqlab.kernels.triton_lstm"),
         gru=importlib.import_module("seqlab.kernels.triton_gru"),
+        infer=importlib.import_module("seqlab.kernels.triton_infer"),
     )

@@ -52,11 +52,13 @@ def test_triton_layer_matches_reference(interpreted, cls, layers, bidirectional,
         torch.testing.assert_close(g_t, g_r, atol=5e-5, rtol=1e-4, msg=lambda m, name=name: f"{name}: {m}")
 
 
-def test_triton_layer_inference_matches_reference(interpreted):
-    """Eval mode, no gradients, a packed sequence: the inference kernel (nothing saved), same numbers."""
+@pytest.mark.parametrize("layer_norm", [True, False])
+def test_triton_layer_inference_matches_reference(interpreted, layer_norm):
+    """Eval mode, no gradients, a packed sequence: the inference kernels (nothing saved;
+    without layer norm the persistent one), same numbers."""
     torch.manual_seed(0)
-    reference = snn.LSTM(3, 8, layer_norm=True, backend="reference").eval()
-    triton = snn.LSTM(3, 8, layer_norm=True, backend="triton").eval()
+    reference = snn.LSTM(3, 8, layer_norm=layer_norm, backend="reference").eval()
+    triton = snn.LSTM(3, 8, layer_norm=layer_norm, backend="triton").eval()
     triton.load_state_dict(reference.state_dict())
     packed = pack_padded_sequence(X, [5, 3])
     with torch.no_grad():

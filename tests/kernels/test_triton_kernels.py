@@ -137,6 +137,25 @@ def test_kernel_bfloat16_within_documented_tolerance(interpreted, cell):
         assert error <= 0.05 * grads_expected[name].abs().max(), f"{cell} d{name}: {error}"
 
 
+def test_persistent_inference_kernel_matches_reference(interpreted, monkeypatch):
+    """B ≤ 16 without layer norm: lstm_sequence takes the weights-on-chip kernel (3 programs
+    of 16 units for H=40, the last one partial); under the interpreter one launch per step."""
+    x, mask = _inputs("lstm", 5, 3, 40, use_mask=True, use_ln=False, seed=5)
+    valid = _valid([5, 0, 2], 5)
+    expected = _reference("lstm", x, mask, valid)
+    calls = []
+    real = interpreted.infer.lstm_infer
+    monkeypatch.setattr(interpreted.infer, "lstm_infer", lambda *a: calls.append(1) or real(*a))
+    with torch.no_grad():
+        got = _kernel(interpreted, "lstm", x, mask, valid)
+    assert calls == [1]
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e.detach(), atol=2e-5, rtol=1e-4)
+    assert not interpreted.infer.fits(17, 40, torch.float32, torch.device("cpu"))  # B > 16: batch-block kernel
+    assert not interpreted.infer.fits(4, 1000, torch.float32, torch.device("cpu"))  # W slice too large on chip
+    assert interpreted.infer.fits(4, 1000, torch.bfloat16, torch.device("cpu"))
+
+
 def test_zero_steps_return_the_initial_state(interpreted):
     x, _ = _inputs("lstm", 0, 2, 16, use_mask=False, use_ln=False, seed=3)
     out, h, c = _kernel(interpreted, "lstm", x, None)

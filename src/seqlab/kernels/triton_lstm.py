@@ -27,6 +27,7 @@ import triton.language as tl
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from seqlab.kernels import triton_infer
 from seqlab.kernels.triton_common import BLOCK_B, dot_config, grid, tile
 from seqlab.kernels.triton_ops import affine as _affine
 from seqlab.kernels.triton_ops import back_dot, ln_backward, rec_dot, row_stats, sigmoid, tanh
@@ -333,13 +334,16 @@ def lstm_sequence(
     ``valid`` (T, B) bool or None: False at padding, where the state is carried unchanged
     and the output is zero (as ``_run_direction`` in seqlab.nn.recurrent).
     Returns ``out`` (T, B, H), ``h_T`` and ``c_T`` (B, H), the final states taken at each
-    sequence's last valid step. When no input needs a gradient
-    (inference) it runs the forward kernel alone, which saves nothing: one launch for the
-    whole sequence, whatever its length.
+    sequence's last valid step. When no input needs a gradient (inference) it runs the
+    forward kernel alone, which saves nothing, or for small batches without layer norm
+    the persistent kernel of :mod:`seqlab.kernels.triton_infer` (weights held on chip):
+    either way one launch for the whole sequence, whatever its length.
     """
     tensors = (gx, h0, c0, w_hh, b_hh) + (ln if ln is not None else ())
     if torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in tensors):
         ln_w, ln_b = ln if ln is not None else (None, None)
         return _LSTMTriton.apply(gx, h0, c0, w_hh, b_hh, mask, ln_w, ln_b, valid)
+    if ln is None and triton_infer.fits(gx.shape[1], h0.shape[-1], gx.dtype, gx.device):
+        return triton_infer.lstm_infer(gx, h0, c0, w_hh, b_hh, mask, valid)
     out, states, c_last, _ = _forward(gx, h0, c0, w_hh, b_hh, mask, ln, valid, training=False)
     return out, states[-1].clone(), c_last.to(gx.dtype)
