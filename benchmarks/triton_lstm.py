@@ -10,7 +10,8 @@ warm-up, with CUDA events, the median of ``--repeats`` runs:
   2 layers: torch.nn.LSTM (cuDNN) without dropout; seqlab's reference and triton
   backends with ``recurrent_dropout=0.25``, with ``layer_norm=True``, and without either;
 - inference (eval, no gradients), T=512 I=H=512, 1 layer, B=1 and B=8: torch.nn.LSTM
-  (cuDNN) and seqlab's triton backend.
+  (cuDNN) and seqlab's triton backend (the persistent kernel of seqlab.kernels.triton_infer;
+  with layer norm the batch-block kernel).
 
 Prints Markdown tables (tokens/s = B*T per run, ms per run, ratio to cuDNN) and writes
 them with the raw medians as JSON.
@@ -60,6 +61,30 @@ def check(dtype: torch.dtype, tol: float) -> list[str]:
             )
             verdict = "ok" if worst <= tol else f"FAILS (> {tol})"
             lines.append(f"{cls.__name__} {kwargs or 'plain'} {dtype}: max relative difference {worst:.2e} {verdict}")
+    return lines + check_inference(dtype, tol)
+
+
+def check_inference(dtype: torch.dtype, tol: float) -> list[str]:
+    """The inference kernels (eval, no gradients) at H=512: B=1 and 8 run the persistent
+    kernel (32 programs and their grid barrier), B=20 and layer norm the batch-block one."""
+    lines = []
+    for batch, layer_norm in [(1, False), (8, False), (20, False), (8, True)]:
+        torch.manual_seed(0)
+        reference = snn.LSTM(64, 512, layer_norm=layer_norm, backend="reference").cuda().to(dtype).eval()
+        triton = snn.LSTM(64, 512, layer_norm=layer_norm, backend="triton").cuda().to(dtype).eval()
+        triton.load_state_dict(reference.state_dict())
+        x = torch.randn(40, batch, 64, device="cuda", dtype=dtype)
+        lengths = torch.randint(1, 41, (batch,)) if batch > 1 else None
+        with torch.no_grad():
+            (out_r, (h_r, c_r)), (out_t, (h_t, c_t)) = reference(x, lengths=lengths), triton(x, lengths=lengths)
+        worst = max(
+            float((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-6))
+            for a, b in [(out_t, out_r), (h_t, h_r), (c_t, c_r)]
+        )
+        verdict = "ok" if worst <= tol else f"FAILS (> {tol})"
+        lines.append(
+            f"LSTM inference B={batch} H=512 layer_norm={layer_norm} {dtype}: max relative difference {worst:.2e} {verdict}"
+        )
     return lines
 
 
