@@ -82,9 +82,8 @@ def check_inference(dtype: torch.dtype, tol: float) -> list[str]:
             for a, b in [(out_t, out_r), (h_t, h_r), (c_t, c_r)]
         )
         verdict = "ok" if worst <= tol else f"FAILS (> {tol})"
-        lines.append(
-            f"LSTM inference B={batch} H=512 layer_norm={layer_norm} {dtype}: max relative difference {worst:.2e} {verdict}"
-        )
+        name = f"LSTM inference B={batch} H=512 layer_norm={layer_norm} {dtype}"
+        lines.append(f"{name}: max relative difference {worst:.2e} {verdict}")
     return lines
 
 

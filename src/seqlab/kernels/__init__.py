@@ -8,8 +8,9 @@
 - :mod:`seqlab.kernels.triton_lstm`, :mod:`seqlab.kernels.triton_gru`: the same layers on
   CUDA GPUs as Triton kernels (design in :mod:`seqlab.kernels.triton_common`), with
   recurrent dropout and layer norm: one launch runs the whole sequence, forward or
-  backward; the weight gradients are one product after the loop. Imported only when
-  ``backend="triton"`` runs, so triton stays optional.
+  backward; the weight gradients are one product after the loop.
+  :mod:`seqlab.kernels.triton_infer`: small-batch LSTM inference with the weights held on
+  chip across steps. Imported only when ``backend="triton"`` runs, so triton stays optional.
 
 The caller (:mod:`seqlab.nn.recurrent`) computes the input projection of all steps,
 reverses sequences for the backward direction and loops over layers and directions; a

@@ -16,10 +16,12 @@ Design (both cells, :mod:`seqlab.kernels.triton_lstm` and :mod:`seqlab.kernels.t
   gradients ``dgates`` (T, B, G·H); the weight gradients are then ONE torch product over
   all steps, ``dW_hh = dgatesᵀ h_rec``, outside the kernel.
 
-Not done here: splitting the hidden units of one sequence block over several programs
-(weights held in shared memory across steps, a grid-wide barrier per step). With this
-design W_hh is re-read from L2 at every step by each program, and a batch of B sequences
-uses only ceil(B / 16) streaming multiprocessors.
+With this design W_hh is re-read from L2 at every step by each program, and a batch of B
+sequences uses only ceil(B / 16) streaming multiprocessors. For inference with B ≤ 16
+(no layer norm) :mod:`seqlab.kernels.triton_infer` splits the hidden units over programs
+instead, each holding its slice of W_hh on chip, with a grid-wide barrier per step. Not
+done: that split for training (the backward) and with layer norm (its row statistics
+would need a second barrier per step).
 
 Under ``TRITON_INTERPRET=1`` the kernels run on CPU tensors through Triton's interpreter
 (how the tests check them). The interpreter's ``tl.dot`` gives wrong numbers for bfloat16
