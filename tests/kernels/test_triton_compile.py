@@ -5,8 +5,8 @@ kernels; triton ships ptxas, so compiling to a cubin needs no device. This runs 
 fresh process because this session's triton runs in interpreter mode (conftest.py).
 Compiled here, float16 operands, every feature on (bias, recurrent-dropout mask, layer
 norm, lengths): the LSTM forward (training) and the GRU backward, which between them use
-every shared device function of seqlab.kernels.triton_ops, and the persistent inference
-kernel with its grid barrier, whose PTX must hold the barrier's release-add and acquire-load
+every shared device function of seqlab.kernels.triton_ops, and the persistent GRU
+inference kernel with its grid barrier (shared with the LSTM one), whose PTX must hold the barrier's release-add and acquire-load
 at GPU scope (its run is checked only on a GPU, by benchmarks/triton_lstm.py).
 """
 
@@ -33,7 +33,7 @@ SCRIPT = textwrap.dedent(
     CONSTANTS = {"BLOCK_B": 16, "BLOCK_H": 64, "BLOCK_K": 64, "DOT_T": tl.float16, "PRECISION": "tf32",
                  "TRAINING": True, "UNITS": 16, "HP": 512, "MAX_SPINS": 1000}
 
-    for kernel in (triton_lstm._lstm_forward, triton_gru._gru_backward, triton_infer._lstm_infer):
+    for kernel in (triton_lstm._lstm_forward, triton_gru._gru_backward, triton_infer._gru_infer):
         names = list(inspect.signature(kernel.fn).parameters)
         signature, constexprs = {}, {}
         for i, name in enumerate(names):
@@ -66,6 +66,6 @@ def test_kernels_compile_for_sm90():
     assert result.stdout.split("\n")[:4] == [
         "_lstm_forward compiled",
         "_gru_backward compiled",
-        "_lstm_infer compiled",
+        "_gru_infer compiled",
         "barrier found",
     ]

@@ -137,23 +137,31 @@ def test_kernel_bfloat16_within_documented_tolerance(interpreted, cell):
         assert error <= 0.05 * grads_expected[name].abs().max(), f"{cell} d{name}: {error}"
 
 
-def test_persistent_inference_kernel_matches_reference(interpreted, monkeypatch):
-    """B ≤ 16 without layer norm: lstm_sequence takes the weights-on-chip kernel (3 programs
-    of 16 units for H=40, the last one partial); under the interpreter one launch per step."""
-    x, mask = _inputs("lstm", 5, 3, 40, use_mask=True, use_ln=False, seed=5)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_persistent_inference_kernel_matches_reference(interpreted, monkeypatch, cell):
+    """B ≤ 16 without layer norm: the sequence functions take the weights-on-chip kernel (3
+    programs of 16 units for H=40, the last one partial); the interpreter runs it one launch
+    per step (its grid barrier runs only on a GPU)."""
+    x, mask = _inputs(cell, 5, 3, 40, use_mask=True, use_ln=False, seed=5)
     valid = _valid([5, 0, 2], 5)
-    expected = _reference("lstm", x, mask, valid)
+    expected = _reference(cell, x, mask, valid)
     calls = []
-    real = interpreted.infer.lstm_infer
-    monkeypatch.setattr(interpreted.infer, "lstm_infer", lambda *a: calls.append(1) or real(*a))
+    name = f"{cell}_infer"
+    real = getattr(interpreted.infer, name)
+    monkeypatch.setattr(interpreted.infer, name, lambda *a: calls.append(1) or real(*a))
     with torch.no_grad():
-        got = _kernel(interpreted, "lstm", x, mask, valid)
+        got = _kernel(interpreted, cell, x, mask, valid)
     assert calls == [1]
     for g, e in zip(got, expected):
         torch.testing.assert_close(g, e.detach(), atol=2e-5, rtol=1e-4)
-    assert not interpreted.infer.fits(17, 40, torch.float32, torch.device("cpu"))  # B > 16: batch-block kernel
-    assert not interpreted.infer.fits(4, 1000, torch.float32, torch.device("cpu"))  # W slice too large on chip
-    assert interpreted.infer.fits(4, 1000, torch.bfloat16, torch.device("cpu"))
+
+
+def test_persistent_kernel_fits_small_batches_and_on_chip_weights(interpreted):
+    fits = interpreted.infer.fits
+    assert fits(16, 40, torch.float32, torch.device("cpu"))
+    assert not fits(17, 40, torch.float32, torch.device("cpu"))  # B > 16: the batch-block kernel
+    assert not fits(4, 1000, torch.float32, torch.device("cpu"))  # 4 * 16 * 1024 float32 weights: too large
+    assert fits(4, 1000, torch.bfloat16, torch.device("cpu"))
 
 
 def test_zero_steps_return_the_initial_state(interpreted):

@@ -18,7 +18,7 @@ Design (both cells, :mod:`seqlab.kernels.triton_lstm` and :mod:`seqlab.kernels.t
 
 With this design W_hh is re-read from L2 at every step by each program, and a batch of B
 sequences uses only ceil(B / 16) streaming multiprocessors. For inference with B ≤ 16
-(no layer norm) :mod:`seqlab.kernels.triton_infer` splits the hidden units over programs
+(no layer norm; LSTM and GRU) :mod:`seqlab.kernels.triton_infer` splits the hidden units over programs
 instead, each holding its slice of W_hh on chip, with a grid-wide barrier per step. Not
 done: that split for training (the backward) and with layer norm (its row statistics
 would need a second barrier per step).

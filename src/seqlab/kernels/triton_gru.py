@@ -25,6 +25,7 @@ import triton.language as tl
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from seqlab.kernels import triton_infer
 from seqlab.kernels.triton_common import BLOCK_B, dot_config, grid, tile
 from seqlab.kernels.triton_ops import affine as _affine
 from seqlab.kernels.triton_ops import back_dot, ln_backward, rec_dot, row_stats, sigmoid, tanh
@@ -349,11 +350,14 @@ def gru_sequence(
     Shapes in the module docstring; ``valid`` (T, B) bool or None is False at padding,
     where the state is carried unchanged and the output is zero. Returns ``out`` (T, B, H)
     and ``h_T`` (B, H), taken at each sequence's last valid step. When no
-    input needs a gradient (inference) only the forward kernel runs, saving nothing.
+    input needs a gradient (inference) only the forward kernel runs, saving nothing, or for
+    small batches without layer norm the persistent kernel of :mod:`seqlab.kernels.triton_infer`.
     """
     tensors = (gx, h0, w_hh, b_hh) + (ln if ln is not None else ())
     if torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in tensors):
         ln_w, ln_b = ln if ln is not None else (None, None)
         return _GRUTriton.apply(gx, h0, w_hh, b_hh, mask, ln_w, ln_b, valid)
+    if ln is None and triton_infer.fits(gx.shape[1], h0.shape[-1], gx.dtype, gx.device):
+        return triton_infer.gru_infer(gx, h0, w_hh, b_hh, mask, valid)
     out, states, _ = _forward(gx, h0, w_hh, b_hh, mask, ln, valid, training=False)
     return out, states[-1].clone()
