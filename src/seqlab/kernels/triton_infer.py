@@ -2,8 +2,8 @@
 
 For streaming and generation (B ≤ 16) the recurrence is latency-bound: one step's work is
 a (B, H) × (H, 4H) product, too small to fill a GPU, and reading W_hh from L2 at every
-step dominates. Here the grid is over blocks of BLOCK_H hidden units (H / BLOCK_H
-programs, each on its own streaming multiprocessor); a program loads its slice of W_hh
+step dominates. Here the grid is over blocks of UNITS = 16 hidden units (H / 16 programs,
+each on its own streaming multiprocessor); a program loads its slice of W_hh
 (the G gates' rows of its units, (H, G·UNITS)) ONCE and keeps it, with its part of the
 cell state c, on chip for the whole sequence. Per step it reads all of h_{t-1} (B·H
 values, from L2, bypassing L1), computes its units' gates and writes its slice of h_t;
@@ -39,7 +39,7 @@ UNITS = 16  # hidden units per program (tl.dot's smallest tile)
 # values; compiled for sm_90 that is 160 KiB of shared memory at H = 1024 in 16 bits or
 # H = 512 in float32, within the 227 KiB a block may use.
 MAX_ROW_BYTES = 2048  # next_power_of_2(H) * element size
-MAX_SPINS = 20_000_000  # about a second of polling before a program gives up on the barrier
+MAX_SPINS = 2_000_000  # polls (an L2 round trip each, ~1 µs) before a program gives up: seconds, not a step's µs
 
 
 def fits(batch: int, hidden: int, dtype: torch.dtype, device: torch.device) -> bool:
