@@ -1,4 +1,4 @@
-"""GPU speed of seqlab's Triton LSTM kernels against cuDNN and the reference backend.
+"""GPU speed of seqlab's Triton LSTM and GRU kernels against cuDNN and the reference backend.
 
 Needs a CUDA GPU and triton. First checks the kernels on this GPU (compiled, not the
 interpreter): ``backend="triton"`` against ``backend="reference"`` with the same
@@ -7,8 +7,9 @@ the benchmark dtype. Then times, in one process with the contenders interleaved,
 warm-up, with CUDA events, the median of ``--repeats`` runs:
 
 - training (forward + backward of every parameter, no optimizer), B=64 T=256 I=H=512,
-  2 layers: torch.nn.LSTM (cuDNN) without dropout; seqlab's reference and triton
-  backends with ``recurrent_dropout=0.25``, with ``layer_norm=True``, and without either;
+  2 layers, LSTM then GRU: torch.nn's layer (cuDNN) without dropout; seqlab's reference
+  and triton backends with ``recurrent_dropout=0.25``, with ``layer_norm=True``, and
+  without either;
 - inference (eval, no gradients), T=512 I=H=512, 1 layer, B=1 and B=8: torch.nn.LSTM
   (cuDNN) and seqlab's triton backend (the persistent kernel of seqlab.kernels.triton_infer;
   with layer norm the batch-block kernel).
@@ -31,6 +32,7 @@ from seqlab import nn as snn
 
 TRAIN = {"batch": 64, "steps": 256, "size": 512, "layers": 2}
 INFER = [{"batch": 1, "steps": 512, "size": 512}, {"batch": 8, "steps": 512, "size": 512}]
+PEER = "torch.nn (cuDNN)"
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
@@ -131,14 +133,16 @@ def interleaved(contenders: dict, repeats: int) -> dict[str, float]:
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def training(dtype: torch.dtype, repeats: int) -> dict[str, float]:
+def training(cell: str, dtype: torch.dtype, repeats: int) -> dict[str, float]:
+    """cell: "LSTM" or "GRU"; torch.nn's layer against seqlab's reference and triton backends."""
     b, t, size, layers = TRAIN["batch"], TRAIN["steps"], TRAIN["size"], TRAIN["layers"]
     x = torch.randn(t, b, size, device="cuda", dtype=dtype)
 
     def make(**kwargs):
-        return snn.LSTM(size, size, layers, **kwargs).cuda().to(dtype).train()
+        return getattr(snn, cell)(size, size, layers, **kwargs).cuda().to(dtype).train()
 
-    contenders = {"torch.nn.LSTM (cuDNN)": train_step(torch.nn.LSTM(size, size, layers).cuda().to(dtype), x)}
+    peer = getattr(torch.nn, cell)(size, size, layers).cuda().to(dtype)
+    contenders = {PEER: train_step(peer, x)}
     for label, kwargs in [
         ("recurrent_dropout=0.25", {"recurrent_dropout": 0.25}),
         ("layer_norm", {"layer_norm": True}),
@@ -152,7 +156,7 @@ def training(dtype: torch.dtype, repeats: int) -> dict[str, float]:
 def inference(dtype: torch.dtype, repeats: int, batch: int, steps: int, size: int) -> dict[str, float]:
     x = torch.randn(steps, batch, size, device="cuda", dtype=dtype)
     contenders = {
-        "torch.nn.LSTM (cuDNN)": infer_step(torch.nn.LSTM(size, size).cuda().to(dtype).eval(), x),
+        PEER: infer_step(torch.nn.LSTM(size, size).cuda().to(dtype).eval(), x),
         "seqlab triton": infer_step(snn.LSTM(size, size, backend="triton").cuda().to(dtype).eval(), x),
         "seqlab triton, layer_norm": infer_step(
             snn.LSTM(size, size, layer_norm=True, backend="triton").cuda().to(dtype).eval(), x
@@ -162,7 +166,7 @@ def inference(dtype: torch.dtype, repeats: int, batch: int, steps: int, size: in
 
 
 def table(title: str, medians: dict[str, float], tokens: int) -> str:
-    peer = medians["torch.nn.LSTM (cuDNN)"]
+    peer = medians[PEER]
     rows = [f"| {title} | tokens/s | ms | vs cuDNN |", "| --- | ---: | ---: | ---: |"]
     for name, seconds in medians.items():
         rows.append(f"| {name} | {tokens / seconds:,.0f} | {seconds * 1e3:.2f} | {peer / seconds:.2f}× |")
@@ -182,13 +186,15 @@ def main() -> None:
     for line in check(torch.float32, tol=1e-4) + check(dtype, tol=3e-2 if dtype != torch.float32 else 1e-4):
         print(line)
     results = {"dtype": args.dtype, "device": torch.cuda.get_device_name()}
-    train = training(dtype, args.repeats)
-    results["training"] = {"shape": TRAIN, "seconds": train}
-    print(
-        f"\nTraining, LSTM B={TRAIN['batch']} T={TRAIN['steps']} I=H={TRAIN['size']}, {TRAIN['layers']} layers, "
-        f"{args.dtype}, median of {args.repeats}\n"
-    )
-    print(table("layer", train, TRAIN["batch"] * TRAIN["steps"]))
+    results["training"] = {"shape": TRAIN}
+    for cell in ("LSTM", "GRU"):
+        train = training(cell, dtype, args.repeats)
+        results["training"][cell] = train
+        print(
+            f"\nTraining, {cell} B={TRAIN['batch']} T={TRAIN['steps']} I=H={TRAIN['size']}, {TRAIN['layers']} layers, "
+            f"{args.dtype}, median of {args.repeats}\n"
+        )
+        print(table(cell, train, TRAIN["batch"] * TRAIN["steps"]))
     results["inference"] = []
     for shape in INFER:
         medians = inference(dtype, args.repeats, **shape)
@@ -196,7 +202,7 @@ def main() -> None:
         print(
             f"\nInference, LSTM B={shape['batch']} T={shape['steps']} I=H={shape['size']}, 1 layer, {args.dtype}, "
             f"median of {args.repeats} (µs per step: cuDNN "
-            f"{medians['torch.nn.LSTM (cuDNN)'] / shape['steps'] * 1e6:.1f}, triton "
+            f"{medians[PEER] / shape['steps'] * 1e6:.1f}, triton "
             f"{medians['seqlab triton'] / shape['steps'] * 1e6:.1f})\n"
         )
         print(table("layer", medians, shape["batch"] * shape["steps"]))
