@@ -55,7 +55,7 @@ X = torch.randn(5, 2, 3)  # (T, B, I)
         (
             lambda: snn.LSTM(3, 4, backend="fast"),
             ValueError,
-            "backend must be one of auto, reference, native, fused; got 'fast'",
+            "backend must be one of auto, reference, native, fused, triton; got 'fast'",
         ),
         (
             lambda: snn.LSTM(3, 4, layer_norm=True, backend="native"),

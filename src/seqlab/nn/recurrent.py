@@ -17,9 +17,12 @@ holds. What they add:
   :mod:`seqlab.nn.cells` (the ground truth; the input projection of all steps is one
   matrix product); ``"native"`` runs torch's fused layer (cuDNN on GPU, oneDNN on CPU);
   ``"fused"`` runs our CPU loop with a hand-written backward (:mod:`seqlab.kernels.cpu`;
-  LSTM and GRU, no layer norm or projection); ``"auto"`` picks native whenever the
-  requested features allow it, else fused where it runs, else reference. All backends
-  give the same numbers to float tolerance (the tests hold them to it).
+  LSTM and GRU, no layer norm or projection); ``"triton"`` runs our GPU kernels
+  (:mod:`seqlab.kernels.triton_lstm`, :mod:`seqlab.kernels.triton_gru`; LSTM and GRU with
+  recurrent dropout, layer norm and ``lengths=``; no projection, no
+  ``reset_after=False``); ``"auto"`` picks native whenever the requested features allow
+  it, else triton for CUDA inputs where it runs, else fused where it runs, else reference.
+  All backends give the same numbers to float tolerance (the tests hold them to it).
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from seqlab.kernels import triton_common
 from seqlab.kernels.cpu import gru_sequence, lstm_sequence
 from seqlab.nn.cells import gru_step, lstm_step, rnn_step
 
-BACKENDS = ("auto", "reference", "native", "fused")
+BACKENDS = ("auto", "reference", "native", "fused", "triton")
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
@@ -86,6 +90,8 @@ class _Recurrent:
                 f"{name}: backend='fused' (seqlab's CPU loop) cannot run "
                 f"{', '.join(self._fused_lacks())}; use backend='reference' or 'auto'"
             )
+        if backend == "triton" and self._triton_lacks():
+            raise ValueError(self._triton_error(self._triton_lacks()))
 
     def _suffixes(self) -> tuple[str, ...]:
         return ("", "_reverse") if self.bidirectional else ("",)
@@ -138,8 +144,38 @@ class _Recurrent:
             return True
         return self.backend == "auto" and not self._fused_lacks(x)
 
+    def _triton_lacks(self, x: Tensor | None = None) -> list[str]:
+        """Features and environment our Triton kernels lack (for this input, if given)."""
+        lacks = []
+        if self.mode not in ("LSTM", "GRU"):
+            lacks.append("the Elman RNN")
+        if getattr(self, "proj_size", 0):
+            lacks.append("proj_size")
+        if not getattr(self, "reset_after", True):
+            lacks.append("reset_after=False")
+        if x is not None:
+            lacks += triton_common.device_lacks(x)
+        elif not triton_common.available():
+            lacks.append(triton_common.NOT_INSTALLED)
+        return lacks
+
+    def _triton_error(self, lacks: list[str]) -> str:
+        return (
+            f"{type(self).__name__}: backend='triton' (seqlab's Triton GPU kernels) cannot run "
+            f"{', '.join(lacks)}; use backend='reference' or 'auto'"
+        )
+
+    def _use_triton(self, x: Tensor) -> bool:
+        """After native was ruled out: our Triton kernels? auto takes them only for CUDA inputs."""
+        if self.backend == "triton":
+            lacks = self._triton_lacks(x)
+            if lacks:
+                raise ValueError(self._triton_error(lacks))
+            return True
+        return self.backend == "auto" and x.device.type == "cuda" and not self._triton_lacks(x)
+
     def _use_native(self, degenerate: bool) -> bool:
-        if self.backend in ("reference", "fused"):
+        if self.backend in ("reference", "fused", "triton"):
             return False
         needs = self._static_reference_features()
         if self.backend == "native":
@@ -182,7 +218,8 @@ class _Recurrent:
         if self._use_native(degenerate):
             output, state = self._native(x, hx, lengths)
         else:
-            output, state = self._reference(x, hx, lengths, fused=self._use_fused(x))
+            triton = self._use_triton(x)
+            output, state = self._reference(x, hx, lengths, fused=not triton and self._use_fused(x), triton=triton)
         if unbatched:
             output = output.squeeze(1)
             state = tuple(s.squeeze(1) for s in state) if isinstance(state, tuple) else state.squeeze(1)
@@ -213,11 +250,12 @@ class _Recurrent:
 
     # -- the reference loop ------------------------------------------------------------
 
-    def _reference(self, x: Tensor, hx, lengths: Tensor | None, fused: bool = False):
+    def _reference(self, x: Tensor, hx, lengths: Tensor | None, fused: bool = False, triton: bool = False):
         """Our loop over layers and directions; x (T, B, I), returns time-major output.
 
         Each direction runs the per-step loop over the cell equations, or with ``fused``
-        the same equations in :mod:`seqlab.kernels.cpu`.
+        the same equations in :mod:`seqlab.kernels.cpu`, or with ``triton`` our Triton
+        kernels (one launch per layer and direction).
         """
         if lengths is not None:
             lengths = lengths.to(x.device)
@@ -228,7 +266,7 @@ class _Recurrent:
             for direction, suffix in enumerate(self._suffixes()):
                 k = layer * len(self._suffixes()) + direction
                 c_k = None if c0 is None else c0[k]
-                out, h, c = self._run_direction(layer_input, layer, suffix, h0[k], c_k, lengths, fused)
+                out, h, c = self._run_direction(layer_input, layer, suffix, h0[k], c_k, lengths, fused, triton)
                 outputs.append(out)
                 h_n.append(h)
                 c_n.append(c)
@@ -249,6 +287,7 @@ class _Recurrent:
         c: Tensor | None,
         lengths: Tensor | None,
         fused: bool = False,
+        triton: bool = False,
     ):
         """One layer, one direction. x (T, B, I_layer); h (B, H_out); returns (T, B, H_out), h, c."""
         params = {name: getattr(self, f"{name}_l{layer}{suffix}") for name in self._weight_names()}
@@ -264,6 +303,9 @@ class _Recurrent:
         )
         steps = gx.shape[0]
         valid = None if lengths is None else torch.arange(steps, device=x.device).unsqueeze(1) < lengths  # (T, B)
+        if triton:
+            out, h, c = self._triton_sequence(gx, h, c, params, mask, ln, valid)
+            return (_reverse_padded(out, lengths) if reverse else out), h, c
         if fused:
             out, h, c = self._fused_sequence(gx, h, c, params, mask, valid)
             return (_reverse_padded(out, lengths) if reverse else out), h, c
@@ -475,6 +517,11 @@ class LSTM(_Recurrent, nn.LSTM):
     def _fused_sequence(self, gx, h, c, params, mask, valid):
         return lstm_sequence(gx, h, c, params["weight_hh"], params.get("bias_hh"), mask, valid)
 
+    def _triton_sequence(self, gx, h, c, params, mask, ln, valid):
+        from seqlab.kernels import triton_lstm  # imports triton: only when this backend runs
+
+        return triton_lstm.lstm_sequence(gx, h, c, params["weight_hh"], params.get("bias_hh"), mask, ln, valid)
+
 
 class GRU(_Recurrent, nn.GRU):
     """GRU layer (Cho et al. 2014); equations in :func:`seqlab.nn.cells.gru_step`.
@@ -527,4 +574,10 @@ class GRU(_Recurrent, nn.GRU):
 
     def _fused_sequence(self, gx, h, c, params, mask, valid):
         out, h = gru_sequence(gx, h, params["weight_hh"], params.get("bias_hh"), self.reset_after, mask, valid)
+        return out, h, None
+
+    def _triton_sequence(self, gx, h, c, params, mask, ln, valid):
+        from seqlab.kernels import triton_gru  # imports triton: only when this backend runs
+
+        out, h = triton_gru.gru_sequence(gx, h, params["weight_hh"], params.get("bias_hh"), mask, ln, valid)
         return out, h, None
