@@ -155,6 +155,8 @@ class TrainConfig:
     monitor: str | None = None  # validation metric that picks the best epoch, e.g. valid_loss; null: the task's headline
     mode: Literal["auto", "max", "min"] = "auto"  # is a higher train.monitor better? auto: min for loss-like names
     patience: int | None = None  # stop after this many epochs without a better train.monitor; null: never stop early
+    bucket: bool = False  # batch examples of similar length (shuffled windows of 50 batches sorted by length)
+    max_tokens: int | None = None  # train.bucket: also cap a batch at this many padded tokens (B x longest); null: none
     checkpoint_every: int | None = 500  # also checkpoint every N steps (mid-epoch resume); null: only after each epoch
     label_smoothing: float = 0.0  # seq2seq: share of each target's probability mass spread over the vocabulary
     teacher_forcing: float = 1.0  # seq2seq: chance the decoder is fed the reference token (else its own sample)
@@ -182,6 +184,8 @@ class TrainConfig:
                  "a number in [0, 1)")
         _require(0.0 <= self.teacher_forcing <= 1.0, "train.teacher_forcing", self.teacher_forcing,
                  "a number in [0, 1]")
+        _require(self.max_tokens is None or (self.max_tokens >= 1 and self.bucket), "train.max_tokens",
+                 self.max_tokens, "an integer >= 1 with train.bucket true, or null")
         for key in ("patience", "checkpoint_every"):
             _require(getattr(self, key) is None or getattr(self, key) >= 1, f"train.{key}", getattr(self, key),
                      "an integer >= 1, or null")

@@ -125,6 +125,11 @@ class ClassifyBatch(TokenBatch):
         return ClassifyBatch(self.tokens.to(device), self.labels.to(device), self.lengths)
 
 
+def example_length(example: ClassifyExample) -> int:
+    """Tokens in the text (for train.bucket)."""
+    return len(example.tokens)
+
+
 def collate(examples: Sequence[ClassifyExample], pad_to: int | None = None) -> ClassifyBatch:
     """Pad examples into one batch as wide as its longest text (or ``pad_to``, if wider)."""
     tokens, lengths, _ = pad([example.tokens for example in examples], PAD_ID)
