@@ -12,6 +12,7 @@ the dataset, and returns the predictor that fits the task:
 | `tag`      | `Tagger`      | ``predict(texts or token lists) -> [[tag per token]]``          |
 | `seq2seq`  | `Translator`  | ``translate(texts, beam_size=1, ...)``                          |
 | `lm`       | `Generator`   | ``generate(prompt, length, temperature=..., condition=...)``    |
+| `word2vec` | `WordVectors` | ``most_similar(word)``, ``analogy(a, b, c)``, ``[word]`` (CPU)  |
 
 Weights load with safetensors only (never pickle), so a bundle from a stranger runs no
 code. Loading never writes to the bundle: the weights file is read as bytes and parsed
@@ -27,6 +28,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -163,9 +165,14 @@ def _read_saved(run_dir: Path, cfg: Config) -> _Saved:
     raise ConfigError(f"{run_dir / CONFIG}: seqlab.load has no predictor for task {cfg.task!r}{hint}")
 
 
-def load(path: str | Path, device: str | torch.device = "cpu") -> Classifier | Tagger | Translator | Generator:
-    """Open the run dir ``path`` and return its predictor (see the module docstring)."""
+def load(path: str | Path, device: str | torch.device = "cpu") -> Classifier | Tagger | Translator | Generator | Any:
+    """Open the run dir ``path`` and return its predictor (see the module docstring); a
+    word2vec run gives its :class:`~seqlab.embeddings.WordVectors` (on the CPU)."""
     run_dir, cfg = read_config(path)
+    if cfg.task == "word2vec":  # the vectors themselves are what a word2vec run predicts with
+        from seqlab.embeddings import WordVectors
+
+        return WordVectors.from_run(run_dir)
     saved = _read_saved(run_dir, cfg)
     model = get_task(cfg.task).build_model(cfg, saved)
     load_weights(model, run_dir / WEIGHTS)
