@@ -47,11 +47,13 @@ class DataConfig:
     train: str | None = None  # the user's training file (with data.name null)
     valid: str | None = None  # the user's validation file; null: carve data.valid_fraction from train
     test: str | None = None  # the user's test file; null: carve data.test_fraction from train
-    format: Literal["csv", "tsv", "jsonl", "parallel", "text", "conllu"] = "csv"  # the user's files; see below
-    # (parallel: source<TAB>target lines for seq2seq; text: one stream for lm; conllu: tag)
+    format: Literal["csv", "tsv", "jsonl", "parallel", "text", "conllu", "sequences-jsonl"] = "csv"  # see below
+    # (parallel: source<TAB>target lines for seq2seq; text: one stream for lm; conllu: tag;
+    #  sequences-jsonl: classify numeric feature sequences, {"features": [[...], ...], "label": ...} per line)
     tag_column: str = "upos"  # conllu (tag): the column holding the tags, upos or xpos
     text_column: str = "text"  # column (csv/tsv) or key (jsonl) holding the text
     label_column: str = "label"  # column (csv/tsv) or key (jsonl) holding the label
+    features_column: str = "features"  # sequences-jsonl: the key holding each sequence's steps (T lists of F numbers)
     tokenizer: Literal["char", "word", "bpe"] = "word"  # how text becomes tokens; see seqlab.data.tokenize
     lowercase: bool = False  # lower-case text before word tokenization
     bpe_vocab_size: int = 8000  # pieces a bpe tokenizer learns (from the training split)
