@@ -84,6 +84,14 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class EmbeddingConfig:
+    """Pretrained word vectors for the token embedding (classify, tag, lm); see seqlab.initialize."""
+
+    pretrained: str | None = None  # word2vec text file (binary if it ends in .bin) whose vectors start the embedding
+    freeze: bool = False  # keep the token embedding fixed during training (with model.embedding.pretrained)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """The network: embedding, encoder (recurrent, convolutional or Transformer), output layer."""
 
@@ -119,6 +127,8 @@ class ModelConfig:
     positional: Literal["sinusoidal", "learned", "none"] = "sinusoidal"  # transformer: how positions are encoded
     max_positions: int = 512  # transformer with learned positions: the longest sequence it can read
     norm_first: bool = False  # transformer: pre-LN (LayerNorm before each sublayer) instead of the paper's post-LN
+    init_from: str | None = None  # classify: an lm run dir whose embedding, recurrent layers and vocabulary start the model
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)  # pretrained vectors for the token embedding
 
     def __post_init__(self) -> None:
         for key in ("embedding_dim", "hidden_size", "num_layers", "char_embedding_dim", "char_hidden_size",

@@ -44,6 +44,7 @@ from seqlab import config as recipes
 from seqlab.config import DEFAULT_RECIPE, Config
 from seqlab.data.batching import bucket_batches
 from seqlab.errors import ConfigError, TrainingError
+from seqlab.initialize import initialize
 from seqlab.tasks import get_task
 from seqlab.training import checkpoint
 from seqlab.training.checkpoint import write_atomic
@@ -90,6 +91,8 @@ def train(recipe: str | Path | None = None, overrides: Mapping[str, Any] | Itera
         return task.train_fn(cfg, data, run_dir, name, device, start)
     model = task.build_model(cfg, data).to(device)
     console = Console(stderr=True)
+    for note in initialize(cfg, model, data, fresh=state is None):  # model.init_from, model.embedding
+        console.print(note, markup=False, highlight=False, soft_wrap=True)
     result = fit(model, data.train, data.valid, task.collate, cfg, device, run_dir, console,
                  headline=headline, recipe=name, resume_state=state, dtype=dtype,
                  epoch_batches=task.epoch_batches, length=length)
