@@ -127,7 +127,7 @@ class ModelConfig:
     positional: Literal["sinusoidal", "learned", "none"] = "sinusoidal"  # transformer: how positions are encoded
     max_positions: int = 512  # transformer with learned positions: the longest sequence it can read
     norm_first: bool = False  # transformer: pre-LN (LayerNorm before each sublayer) instead of the paper's post-LN
-    init_from: str | None = None  # classify: an lm run dir whose embedding, recurrent layers and vocabulary start the model
+    init_from: str | None = None  # classify: an lm run dir whose embedding, recurrent layers and vocab start the model
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)  # pretrained vectors for the token embedding
 
     def __post_init__(self) -> None:

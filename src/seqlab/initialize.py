@@ -98,7 +98,8 @@ def init_from_lm(cfg: Config, model: nn.Module) -> str:
     lm = build_lm(lm_cfg, _LMSizes(len(vocab)))
     load_weights(lm, run_dir / WEIGHTS)  # checks every name and shape against the lm's config
     source = {name: tensor for name, tensor in lm.state_dict().items() if name.startswith(("embedding.", "encoder."))}
-    target = {name: tensor for name, tensor in model.state_dict().items() if name.startswith(("embedding.", "encoder."))}
+    target = {name: tensor for name, tensor in model.state_dict().items()
+              if name.startswith(("embedding.", "encoder."))}
     if source.keys() != target.keys() or any(source[k].shape != target[k].shape for k in source):
         mismatch = sorted(set(source) ^ set(target)) or [k for k in source if source[k].shape != target[k].shape]
         raise ConfigError(f"model.init_from: {run_dir}'s embedding and encoder do not fit this model's "
@@ -122,7 +123,8 @@ class _LMSizes:
 # -- model.embedding.pretrained: word vectors ------------------------------------------------
 
 
-def word_embedding(cfg: Config, model: nn.Module, data: Any, key: str) -> tuple[nn.Embedding, Vocab, Iterable[Sequence[int]]]:
+def word_embedding(cfg: Config, model: nn.Module, data: Any,
+                   key: str) -> tuple[nn.Embedding, Vocab, Iterable[Sequence[int]]]:
     """The task's token embedding, its vocabulary and the training split's token ids."""
     from seqlab.tasks.lm import TokenStream
 

@@ -224,9 +224,9 @@ def fit(model: nn.Module, train_set: Sequence[Any], valid_set: Sequence[Any], co
     """
     t = cfg.train
     monitor, explicit = monitor_name(t, headline), t.monitor is not None
+    lengths = None if length is None or epoch_batches is not None else [length(example) for example in train_set]
     if epoch_batches is None:
         probe = evaluate(model, valid_set[:cfg.eval.batch_size], collate, cfg.eval.batch_size, device, dtype)
-        lengths = None if length is None else [length(example) for example in train_set]
         # With a token budget the count varies a little from epoch to epoch: the first epoch's plans the schedule.
         per_epoch = len(batch_indices(len(train_set), t.batch_size, torch.Generator().manual_seed(cfg.seed),
                                       lengths, t.max_tokens))
@@ -240,7 +240,7 @@ def fit(model: nn.Module, train_set: Sequence[Any], valid_set: Sequence[Any], co
     (run_dir / checkpoint.FOLDER).mkdir(exist_ok=True)
     trainer = Trainer(model, optimizer, build_scheduler(optimizer, t, t.epochs * per_epoch, mode),
                       torch.Generator().manual_seed(cfg.seed), cfg, run_dir, recipe, MetricsLog(run_dir / "metrics.jsonl"),
-                      epoch_batches=epoch_batches, lengths=lengths if epoch_batches is None else None, length=length)
+                      epoch_batches=epoch_batches, lengths=lengths, length=length)
     state = LoopState() if resume_state is None else trainer.restore(resume_state)
     board = TensorBoard(t.tensorboard, run_dir / "tensorboard")
     kill_after = int(os.environ[KILL_AFTER_STEP_ENV]) if KILL_AFTER_STEP_ENV in os.environ else None
