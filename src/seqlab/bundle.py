@@ -124,7 +124,7 @@ class _Saved:
     tgt_vocab: Vocab | None = None
     char_vocab: Vocab | None = None  # tag: the characters words are spelled with (char encoder)
     conditions: tuple[str, ...] = ()  # lm: class id -> class name, for conditioned models
-    normalizer: object | None = None  # classify on feature sequences: their z-normalization (features.json)
+    normalizer: classify_features.Normalizer | None = None  # classify on feature sequences: their z-normalization (features.json)
     train: tuple = ()  # no training examples in a bundle: build_model sizes nothing from them here
     scored_as_text: bool = False  # seq2seq: a corpus run, whose model detokenizes for BLEU/chrF
 
@@ -433,7 +433,8 @@ def evaluate_run(path: str | Path, split: str = "test", overrides: Sequence[str]
     data = task.load_data(cfg)
     _check_same_vocabularies(predictor, data)
     examples = getattr(data, split)
-    metrics = evaluate(predictor.model, examples, task.collate, cfg.eval.batch_size, predictor.device)
+    metrics = evaluate(predictor.model, examples, task.collate, cfg.eval.batch_size, predictor.device,
+                       length=task.length if cfg.train.bucket else None)  # the batches training scored with
     result = {"split": split, "num_examples": len(examples), "headline": task.headline, "metrics": metrics,
               "overrides": list(overrides)}
     out = predictor.run_dir / f"eval-{split}.json"

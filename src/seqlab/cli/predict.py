@@ -30,6 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from seqlab import bundle, tables
+    from seqlab.tasks.classify import reads_features
 
     if bool(args.text) == bool(args.input):
         raise ValueError("give either --text (repeatable) or --input FILE --output FILE")
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         command = bundle.COMMAND_FOR_TASK.get(cfg.task, "another command")
         raise ValueError(f"{args.run_dir} is a {cfg.task} run; predict takes {' or '.join(TASKS)} runs: "
                          f"use seqlab {command}")
-    features = cfg.task == "classify" and cfg.data.name is None and cfg.data.format == "sequences-jsonl"
+    features = cfg.task == "classify" and reads_features(cfg)
     if features and args.input is None:
         raise ValueError(f"{args.run_dir} classifies feature sequences; give --input FILE.jsonl --output FILE.jsonl "
                          f"with the steps under {cfg.data.features_column!r}")

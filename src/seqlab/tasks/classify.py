@@ -312,7 +312,7 @@ def load_data(cfg: Config) -> ClassifyData:
     settings = _tokenizer_settings(cfg)  # checked before any file is read
     _check_model_settings(cfg)  # likewise: a bad model choice should not wait for the data
     # model.init_from: read text as the language model did, with its tokenizer and vocabulary
-    pretrained = initialize.lm_vocabulary(cfg) if cfg.model.init_from is not None else None
+    lm_vocab = initialize.lm_vocabulary(cfg) if cfg.model.init_from is not None else None
     rows, names, split, about = _read_splits(cfg)
     for i, name in enumerate(("train", "valid", "test")):
         limit = d.limit_train if name == "train" else d.limit_eval
@@ -326,11 +326,11 @@ def load_data(cfg: Config) -> ClassifyData:
     texts = [text for text, _ in examples["train"]]
     if not texts:
         raise DataError(f"{about['sources']['train']}: the training split is empty; expected labeled examples")
-    tokenizer = build_tokenizer(d.tokenizer, texts, **settings) if pretrained is None else pretrained[0]
+    tokenizer = build_tokenizer(d.tokenizer, texts, **settings) if lm_vocab is None else lm_vocab[0]
     token_lists = {name: [tokenizer.tokenize(text)[:d.max_tokens_per_example] for text, _ in examples[name]]
                    for name in examples}
-    vocab = Vocab.build(token_lists["train"], min_freq=d.min_freq, max_size=d.max_vocab) if pretrained is None \
-        else pretrained[1]
+    vocab = Vocab.build(token_lists["train"], min_freq=d.min_freq, max_size=d.max_vocab) if lm_vocab is None \
+        else lm_vocab[1]
     labels = sorted({label for _, label in examples["train"]})
     label_ids = {label: i for i, label in enumerate(labels)}
 
