@@ -78,6 +78,8 @@ def test_an_lm_of_another_shape_is_refused(reviews, lm_run, overrides, message):
 def test_init_from_needs_an_lm_run(reviews, tag_run):
     with pytest.raises(ConfigError, match=f"model.init_from: {tag_run} is a tag run; expected an lm run"):
         classify.load_data(classify_cfg(reviews, **{"model.init_from": str(tag_run)}))
+    with pytest.raises(ConfigError, match=f"model.init_from: {reviews / 'nowhere'}: not a run dir"):
+        classify.load_data(classify_cfg(reviews, **{"model.init_from": str(reviews / "nowhere")}))
 
 
 def vectors_file(path, words, dim, binary=False, seed=0):

@@ -32,7 +32,7 @@ from torch import nn
 from seqlab.config import Config
 from seqlab.data import tokenize
 from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID, SPECIALS, Vocab
-from seqlab.errors import ConfigError
+from seqlab.errors import ConfigError, DataError
 
 LM_KEYS = ("encoder", "embedding_dim", "hidden_size", "num_layers")  # must match between an lm run and its classifier
 EMBEDDING_TASKS = ("classify", "tag", "lm")  # tasks with one token embedding that pretrained vectors can start
@@ -63,7 +63,10 @@ def lm_run(cfg: Config) -> tuple[Path, Config]:
     if cfg.task != "classify":
         raise ConfigError(f"model.init_from: only task 'classify' starts from an lm run, and the task is "
                           f"{cfg.task!r}; expected null")
-    run_dir, lm_cfg = read_config(m.init_from)
+    try:
+        run_dir, lm_cfg = read_config(m.init_from)
+    except DataError as err:
+        raise ConfigError(f"model.init_from: {err}") from None
     if lm_cfg.task != "lm":
         raise ConfigError(f"model.init_from: {run_dir} is a {lm_cfg.task} run; expected an lm run")
     different = [f"model.{key} is {getattr(lm_cfg.model, key)!r} there and {getattr(m, key)!r} here"
