@@ -197,5 +197,5 @@ def test_plain_text_files_are_for_lm_not_classify(tmp_path):
     (tmp_path / "t.txt").write_text("some text\n")
     cfg = config.apply_overrides(config.Config(task="classify"), {"data.name": None, "data.format": "text",
                                                                   "data.train": str(tmp_path / "t.txt")})
-    with pytest.raises(ConfigError, match="data.format: task 'classify' reads csv, tsv, jsonl or sequences-jsonl"):
+    with pytest.raises(ConfigError, match="data.format: task 'classify' reads csv, tsv or jsonl files"):
         classify.load_data(cfg)

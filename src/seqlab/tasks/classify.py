@@ -354,8 +354,8 @@ def _read_splits(cfg: Config) -> tuple[dict[str, Rows], dict[str, str], dict[str
         if d.train is None:
             raise ConfigError("data.train: expected a path to your training file (data.name is null), got null")
         if d.format not in ("csv", "tsv", "jsonl", classify_features.FORMAT):
-            raise ConfigError(f"data.format: task 'classify' reads csv, tsv, jsonl or {classify_features.FORMAT} "
-                              f"files, got {d.format!r}")
+            raise ConfigError(f"data.format: task 'classify' reads csv, tsv or jsonl files (texts) or "
+                              f"{classify_features.FORMAT} (numeric feature sequences), got {d.format!r}")
         paths = {"train": d.train, "valid": d.valid, "test": d.test}
         if d.format == classify_features.FORMAT:
             rows = {name: list(classify_features.read_sequences(path, d.features_column, d.label_column))
