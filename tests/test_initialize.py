@@ -42,6 +42,7 @@ def classify_cfg(reviews, **overrides):
     return config.resolve("classify-csv", {**CLASSIFY, "data.train": str(reviews / "reviews.csv"), **overrides})
 
 
+@pytest.mark.filterwarnings("ignore::seqlab.data.vocab.UnknownTokenWarning")  # the lm's carved valid split
 def test_lm_run_initializes_the_classifier(reviews, lm_run):
     cfg = classify_cfg(reviews, **{"model.init_from": str(lm_run)})
     data = classify.load_data(cfg)
