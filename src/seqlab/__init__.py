@@ -30,8 +30,9 @@ def train(recipe: str | Path | None = None, overrides: Mapping[str, Any] | Itera
 
 
 def load(path: str | Path, device: str = "cpu") -> Any:
-    """Open a finished run dir and return its predictor: ``predict`` (classify, tag) or
-    ``translate`` (seq2seq). See :func:`seqlab.bundle.load`; torch is imported on the first call."""
+    """Open a finished run dir and return its predictor: ``predict`` (classify, tag),
+    ``translate`` (seq2seq), ``generate`` (lm), or the word vectors (word2vec). See
+    :func:`seqlab.bundle.load`; torch is imported on the first call."""
     from seqlab import bundle
 
     return bundle.load(path, device)

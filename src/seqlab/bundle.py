@@ -9,9 +9,11 @@ the dataset, and returns the predictor that fits the task:
 | task       | predictor     | call                                                          |
 | ---------- | ------------- | ------------------------------------------------------------- |
 | `classify` | `Classifier`  | ``predict(texts) -> [(label, probability)]``, ``predict_proba`` |
+|            |               | (feature-sequence runs: ``predict(sequences)``, each T steps)    |
 | `tag`      | `Tagger`      | ``predict(texts or token lists) -> [[tag per token]]``          |
 | `seq2seq`  | `Translator`  | ``translate(texts, beam_size=1, ...)``                          |
 | `lm`       | `Generator`   | ``generate(prompt, length, temperature=..., condition=...)``    |
+| `word2vec` | `WordVectors` | ``most_similar(word)``, ``analogy(a, b, c)``, ``[word]`` (CPU)  |
 
 Weights load with safetensors only (never pickle), so a bundle from a stranger runs no
 code. Loading never writes to the bundle: the weights file is read as bytes and parsed
@@ -27,6 +29,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -38,7 +41,7 @@ from seqlab.data.batching import pad
 from seqlab.data.generate import GENERATORS
 from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID, SPECIALS, UNK_ID, UnknownTokenWarning, Vocab
 from seqlab.errors import ConfigError, DataError
-from seqlab.tasks import get_task, lm
+from seqlab.tasks import classify, classify_features, get_task, lm
 from seqlab.tasks.seq2seq_data import TargetText
 
 WEIGHTS = "model.safetensors"
@@ -121,6 +124,7 @@ class _Saved:
     tgt_vocab: Vocab | None = None
     char_vocab: Vocab | None = None  # tag: the characters words are spelled with (char encoder)
     conditions: tuple[str, ...] = ()  # lm: class id -> class name, for conditioned models
+    normalizer: classify_features.Normalizer | None = None  # classify on feature sequences: their z-normalization (features.json)
     train: tuple = ()  # no training examples in a bundle: build_model sizes nothing from them here
     scored_as_text: bool = False  # seq2seq: a corpus run, whose model detokenizes for BLEU/chrF
 
@@ -136,12 +140,19 @@ class _Saved:
         return len(self.labels)
 
     @property
+    def num_features(self) -> int:
+        return self.normalizer.num_features
+
+    @property
     def num_tags(self) -> int:
         return len(self.tags)
 
 
 def _read_saved(run_dir: Path, cfg: Config) -> _Saved:
     """Read the vocabulary files each task's data.save() writes (see tasks/*.py)."""
+    if cfg.task == "classify" and classify.reads_features(cfg):
+        return _Saved(normalizer=classify_features.Normalizer.load(run_dir / classify_features.FEATURES_FILE),
+                      labels=tuple(_read_list(run_dir / "labels.json")))
     if cfg.task == "classify":
         return _Saved(tokenizer=tokenize.load(run_dir / "tokenizer.json", cfg.data.tokenizer),
                       vocab=Vocab.load(run_dir / "vocab.json"), labels=tuple(_read_list(run_dir / "labels.json")))
@@ -163,9 +174,14 @@ def _read_saved(run_dir: Path, cfg: Config) -> _Saved:
     raise ConfigError(f"{run_dir / CONFIG}: seqlab.load has no predictor for task {cfg.task!r}{hint}")
 
 
-def load(path: str | Path, device: str | torch.device = "cpu") -> Classifier | Tagger | Translator | Generator:
-    """Open the run dir ``path`` and return its predictor (see the module docstring)."""
+def load(path: str | Path, device: str | torch.device = "cpu") -> Classifier | Tagger | Translator | Generator | Any:
+    """Open the run dir ``path`` and return its predictor (see the module docstring); a
+    word2vec run gives its :class:`~seqlab.embeddings.WordVectors` (on the CPU)."""
     run_dir, cfg = read_config(path)
+    if cfg.task == "word2vec":  # the vectors themselves are what a word2vec run predicts with
+        from seqlab.embeddings import WordVectors
+
+        return WordVectors.from_run(run_dir)
     saved = _read_saved(run_dir, cfg)
     model = get_task(cfg.task).build_model(cfg, saved)
     load_weights(model, run_dir / WEIGHTS)
@@ -209,15 +225,30 @@ class Classifier(_Predictor):
         tokens = self.saved.tokenizer.tokenize(text)[:self.cfg.data.max_tokens_per_example]
         return self.saved.vocab.encode(tokens) or [UNK_ID]
 
+    @property
+    def reads_features(self) -> bool:
+        """Does the model read numeric feature sequences (``predict(sequences)``) rather than texts?"""
+        return self.saved.normalizer is not None
+
+    def encode_features(self, steps: Sequence) -> classify_features.FeatureExample:
+        """T steps (each F numbers, or one number when F is 1) -> a normalized example, as load_data makes them."""
+        rows = classify_features.check_steps(steps, "a sequence", "steps")[:self.cfg.data.max_tokens_per_example]
+        return classify_features.FeatureExample(self.saved.normalizer(rows), 0)  # label unused
+
     @torch.no_grad()
-    def probabilities(self, texts: Sequence[str]) -> Tensor:
-        """(N, C) class probabilities of each text, on the CPU."""
+    def probabilities(self, texts: Sequence[str] | Sequence[Sequence]) -> Tensor:
+        """(N, C) class probabilities of each text (or feature sequence), on the CPU."""
         from seqlab.tasks.classify import ClassifyExample, collate
 
-        texts = _texts(texts)
+        if self.reads_features:
+            if isinstance(texts, str) or not isinstance(texts, Sequence):
+                raise TypeError(f"this model reads feature sequences: pass a list of sequences, got {texts!r:.40}")
+            items = [self.encode_features(steps) for steps in texts]
+        else:
+            items = [ClassifyExample(self.encode(text), 0) for text in _texts(texts)]  # label unused
         out = []
-        for _, chunk in self._batches(texts):
-            batch = collate([ClassifyExample(self.encode(text), 0) for text in chunk])  # label unused
+        for _, chunk in self._batches(items):
+            batch = collate(chunk)
             out.append(self.model.predict(batch.to(self.device))[1])
         return torch.cat(out) if out else torch.empty(0, len(self.labels))
 
@@ -414,7 +445,8 @@ def evaluate_run(path: str | Path, split: str = "test", overrides: Sequence[str]
     data = task.load_data(cfg)
     _check_same_vocabularies(predictor, data)
     examples = getattr(data, split)
-    metrics = evaluate(predictor.model, examples, task.collate, cfg.eval.batch_size, predictor.device)
+    metrics = evaluate(predictor.model, examples, task.collate, cfg.eval.batch_size, predictor.device,
+                       length=task.length if cfg.train.bucket else None)  # the batches training scored with
     result = {"split": split, "num_examples": len(examples), "headline": task.headline, "metrics": metrics,
               "overrides": list(overrides)}
     out = predictor.run_dir / f"eval-{split}.json"

@@ -47,11 +47,13 @@ class DataConfig:
     train: str | None = None  # the user's training file (with data.name null)
     valid: str | None = None  # the user's validation file; null: carve data.valid_fraction from train
     test: str | None = None  # the user's test file; null: carve data.test_fraction from train
-    format: Literal["csv", "tsv", "jsonl", "parallel", "text", "conllu"] = "csv"  # the user's files; see below
-    # (parallel: source<TAB>target lines for seq2seq; text: one stream for lm; conllu: tag)
+    format: Literal["csv", "tsv", "jsonl", "parallel", "text", "conllu", "sequences-jsonl"] = "csv"  # see below
+    # (parallel: source<TAB>target lines for seq2seq; text: one stream for lm; conllu: tag;
+    #  sequences-jsonl: classify numeric feature sequences, {"features": [[...], ...], "label": ...} per line)
     tag_column: str = "upos"  # conllu (tag): the column holding the tags, upos or xpos
     text_column: str = "text"  # column (csv/tsv) or key (jsonl) holding the text
     label_column: str = "label"  # column (csv/tsv) or key (jsonl) holding the label
+    features_column: str = "features"  # sequences-jsonl: the key holding each sequence's steps (T lists of F numbers)
     tokenizer: Literal["char", "word", "bpe"] = "word"  # how text becomes tokens; see seqlab.data.tokenize
     lowercase: bool = False  # lower-case text before word tokenization
     bpe_vocab_size: int = 8000  # pieces a bpe tokenizer learns (from the training split)
@@ -79,6 +81,14 @@ class DataConfig:
             _require(0.0 < getattr(self, key) < 1.0, f"data.{key}", getattr(self, key), "a number in (0, 1)")
         _require(self.valid_fraction + self.test_fraction < 1.0, "data.test_fraction", self.test_fraction,
                  f"a number < 1 - data.valid_fraction ({self.valid_fraction}), so training keeps examples")
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """Pretrained word vectors for the token embedding (classify, tag, lm); see seqlab.initialize."""
+
+    pretrained: str | None = None  # word2vec text file (binary if it ends in .bin) whose vectors start the embedding
+    freeze: bool = False  # keep the token embedding fixed during training (with model.embedding.pretrained)
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,8 @@ class ModelConfig:
     positional: Literal["sinusoidal", "learned", "none"] = "sinusoidal"  # transformer: how positions are encoded
     max_positions: int = 512  # transformer with learned positions: the longest sequence it can read
     norm_first: bool = False  # transformer: pre-LN (LayerNorm before each sublayer) instead of the paper's post-LN
+    init_from: str | None = None  # classify: an lm run dir whose embedding, recurrent layers and vocab start the model
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)  # pretrained vectors for the token embedding
 
     def __post_init__(self) -> None:
         for key in ("embedding_dim", "hidden_size", "num_layers", "char_embedding_dim", "char_hidden_size",
@@ -160,6 +172,8 @@ class TrainConfig:
     monitor: str | None = None  # validation metric that picks the best epoch, e.g. valid_loss; null: the task's headline
     mode: Literal["auto", "max", "min"] = "auto"  # is a higher train.monitor better? auto: min for loss-like names
     patience: int | None = None  # stop after this many epochs without a better train.monitor; null: never stop early
+    bucket: bool = False  # batch examples of similar length (shuffled windows of 50 batches sorted by length)
+    max_tokens: int | None = None  # train.bucket: also cap a batch at this many padded tokens (B x longest); null: none
     checkpoint_every: int | None = 500  # also checkpoint every N steps (mid-epoch resume); null: only after each epoch
     label_smoothing: float = 0.0  # seq2seq: share of each target's probability mass spread over the vocabulary
     teacher_forcing: float = 1.0  # seq2seq: chance the decoder is fed the reference token (else its own sample)
@@ -187,6 +201,8 @@ class TrainConfig:
                  "a number in [0, 1)")
         _require(0.0 <= self.teacher_forcing <= 1.0, "train.teacher_forcing", self.teacher_forcing,
                  "a number in [0, 1]")
+        _require(self.max_tokens is None or (self.max_tokens >= 1 and self.bucket), "train.max_tokens",
+                 self.max_tokens, "an integer >= 1 with train.bucket true, or null")
         for key in ("patience", "checkpoint_every"):
             _require(getattr(self, key) is None or getattr(self, key) >= 1, f"train.{key}", getattr(self, key),
                      "an integer >= 1, or null")

@@ -72,12 +72,17 @@ def read_records(path: Path, fmt: str) -> tuple[list[str], list[dict[str, Any]]]
 
 def texts_of(path: Path, columns: list[str], rows: list[dict[str, Any]], column: str) -> list[str]:
     """The ``column`` of every record as text; a DataError naming the columns there are if it is absent."""
+    return ["" if value is None else str(value) for value in values_of(path, columns, rows, column)]
+
+
+def values_of(path: Path, columns: list[str], rows: list[dict[str, Any]], column: str) -> list[Any]:
+    """The ``column`` of every record as it was read (a JSON list stays a list); DataErrors as texts_of."""
     if column not in columns:
         raise DataError(f"{path}: no column {column!r}; the file has columns {columns}")
     for n, row in enumerate(rows, start=1):
         if column not in row:
             raise DataError(f"{path}: record {n} has no {column!r}; it has {sorted(row)}")
-    return ["" if row[column] is None else str(row[column]) for row in rows]
+    return [row[column] for row in rows]
 
 
 def write_records(path: Path, fmt: str, columns: list[str], rows: list[dict[str, Any]]) -> None:

@@ -24,12 +24,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--output", type=Path, help="where to write the predictions (with --input)")
     parser.add_argument("--format", choices=FORMATS, default=None, help="format of --input and --output")
     parser.add_argument("--column", default=None, help="the column holding the text (default: the recipe's "
-                        "data.text_column)")
+                        "data.text_column; for a run on feature sequences, data.features_column of a JSONL file)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from seqlab import bundle, tables
+    from seqlab.tasks.classify import reads_features
 
     if bool(args.text) == bool(args.input):
         raise ValueError("give either --text (repeatable) or --input FILE --output FILE")
@@ -40,11 +41,18 @@ def run(args: argparse.Namespace) -> int:
         command = bundle.COMMAND_FOR_TASK.get(cfg.task, "another command")
         raise ValueError(f"{args.run_dir} is a {cfg.task} run; predict takes {' or '.join(TASKS)} runs: "
                          f"use seqlab {command}")
+    features = cfg.task == "classify" and reads_features(cfg)
+    if features and args.input is None:
+        raise ValueError(f"{args.run_dir} classifies feature sequences; give --input FILE.jsonl --output FILE.jsonl "
+                         f"with the steps under {cfg.data.features_column!r}")
     if args.input is not None:
         fmt = tables.guess_format(args.input, args.format)
         tables.check_not_input(args.input, args.output)
         columns, rows = tables.read_records(args.input, fmt)
-        texts = tables.texts_of(args.input, columns, rows, args.column or cfg.data.text_column)
+        if features:
+            texts = tables.values_of(args.input, columns, rows, args.column or cfg.data.features_column)
+        else:
+            texts = tables.texts_of(args.input, columns, rows, args.column or cfg.data.text_column)
     else:
         texts = args.text
     predictor = bundle.load(args.run_dir)

@@ -138,41 +138,12 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def window_size(self) -> int:
         """Examples per length-sorted window."""
-        if self.batch_size is not None:
-            return self.bucket_size * self.batch_size
-        mean = max(1.0, float(self.lengths.float().mean())) if self.lengths.numel() else 1.0
-        return self.bucket_size * max(1, int(self.max_tokens // mean))
+        return window_size(self.lengths, self.batch_size, self.max_tokens, self.bucket_size)
 
     def batches(self, epoch: int) -> list[list[int]]:
         """The batches of ``epoch``, in the order they are yielded."""
-        generator = torch.Generator().manual_seed(self.seed + epoch)
-        n = len(self.lengths)
-        order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
-        batches: list[list[int]] = []
-        size = self.window_size()
-        for start in range(0, n, size):
-            window = order[start : start + size]
-            by_length = torch.argsort(self.lengths[window], stable=True)
-            batches.extend(self._cut(window[by_length].tolist()))
-        if self.shuffle:
-            batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
-        return batches
-
-    def _cut(self, indices: list[int]) -> list[list[int]]:
-        """Greedy cut of length-sorted (ascending) indices into batches within the caps."""
-        batches, batch, longest = [], [], 0
-        for i in indices:
-            length = max(1, int(self.lengths[i]))  # ascending, so this is the new longest
-            full = self.batch_size is not None and len(batch) >= self.batch_size
-            over = self.max_tokens is not None and (len(batch) + 1) * max(longest, length) > self.max_tokens
-            if batch and (full or over):
-                batches.append(batch)
-                batch, longest = [], 0
-            batch.append(i)
-            longest = max(longest, length)
-        if batch:
-            batches.append(batch)
-        return batches
+        generator = torch.Generator().manual_seed(self.seed + epoch) if self.shuffle else None
+        return bucket_batches(self.lengths, self.batch_size, self.max_tokens, self.bucket_size, generator)
 
     def __iter__(self) -> Iterator[list[int]]:
         return iter(self.batches(self.epoch))
@@ -180,6 +151,57 @@ class BucketBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         # Window contents change with the shuffle, so the count can vary by an epoch.
         return len(self.batches(self.epoch))
+
+
+def bucket_batches(lengths: Sequence[int] | Tensor, batch_size: int | None = None, max_tokens: int | None = None,
+                   bucket_size: int = 100, generator: torch.Generator | None = None) -> list[list[int]]:
+    """One epoch of length-bucketed batches of example indices (see `BucketBatchSampler`).
+
+    With ``generator``: shuffle all indices, sort each window of ``bucket_size`` batches'
+    worth of examples by length, cut it into batches, shuffle the batch order — all drawn
+    from ``generator`` alone, so the same generator state gives the same epoch (a training
+    loop that saves the state at an epoch's start can replay the epoch when it resumes).
+    Without: the windows follow the given order and the batches stay in window order.
+    Every index is in exactly one batch; the caps are as in `BucketBatchSampler`.
+    """
+    lengths = torch.as_tensor(lengths, dtype=torch.long)  # (N,)
+    n = len(lengths)
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    size = window_size(lengths, batch_size, max_tokens, bucket_size)
+    as_list = lengths.tolist()
+    batches: list[list[int]] = []
+    for start in range(0, n, size):
+        window = order[start : start + size]
+        by_length = torch.argsort(lengths[window], stable=True)
+        batches.extend(_cut(window[by_length].tolist(), as_list, batch_size, max_tokens))
+    if generator is not None:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+    return batches
+
+
+def window_size(lengths: Tensor, batch_size: int | None, max_tokens: int | None, bucket_size: int) -> int:
+    """Examples per length-sorted window: ``bucket_size`` batches' worth."""
+    if batch_size is not None:
+        return bucket_size * batch_size
+    mean = max(1.0, float(lengths.float().mean())) if lengths.numel() else 1.0
+    return bucket_size * max(1, int(max_tokens // mean))
+
+
+def _cut(indices: list[int], lengths: list[int], batch_size: int | None, max_tokens: int | None) -> list[list[int]]:
+    """Greedy cut of length-sorted (ascending) indices into batches within the caps."""
+    batches, batch, longest = [], [], 0
+    for i in indices:
+        length = max(1, int(lengths[i]))  # ascending, so this is the new longest
+        full = batch_size is not None and len(batch) >= batch_size
+        over = max_tokens is not None and (len(batch) + 1) * max(longest, length) > max_tokens
+        if batch and (full or over):
+            batches.append(batch)
+            batch, longest = [], 0
+        batch.append(i)
+        longest = max(longest, length)
+    if batch:
+        batches.append(batch)
+    return batches
 
 
 # ----------------------------------------------------------------------------- LM streams

@@ -14,6 +14,10 @@ plain pieces. The contract (see :mod:`seqlab.tasks.tag` for one that keeps it):
   (and ``train.monitor`` defaults to); a task whose headline depends on the recipe
   gives ``pick_headline(cfg)`` too, and callers ask ``task.headline_for(cfg)``.
 
+A task whose examples have a length offers ``length(example) -> int`` (tokens, words or
+time steps; the longer side of a pair), so ``train.bucket`` can batch examples of
+similar length together.
+
 Optional pieces: a model may offer ``finalize_metrics(totals)``, turning the whole
 split's ``{name: (sum, count)}`` into the metrics (for those that are not means, such
 as macro-F1); a task may offer ``report(model, data, cfg, run_dir, device)``, run after
@@ -49,6 +53,7 @@ from typing import Any
 from seqlab.config import did_you_mean
 from seqlab.errors import ConfigError
 from seqlab.tasks import classify, lm, seq2seq, tag, word2vec
+from seqlab.tasks.seq2seq_data import example_length as seq2seq_length
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class Task:
     report: Callable[..., str] | None = None  # after the test evaluation; see the module docstring
     epoch_batches: Callable[..., Any] | None = None  # the task's own batches of a pass; see the module docstring
     pick_headline: Callable[..., str] | None = None  # cfg -> headline, where it depends on the recipe
+    length: Callable[[Any], int] | None = None  # example -> its length, for train.bucket; see the module docstring
     train_fn: Callable[..., Any] | None = None  # the task's own trainer, handed the whole run; see the module docstring
 
     def headline_for(self, cfg: Any) -> str:
@@ -71,11 +77,12 @@ class Task:
 
 TASKS = {
     "tag": Task(headline="token_accuracy", load_data=tag.load_data, build_model=tag.build_model,
-                collate=tag.collate),
+                collate=tag.collate, length=tag.example_length),
     "classify": Task(headline="accuracy", load_data=classify.load_data, build_model=classify.build_model,
-                     collate=classify.collate, report=classify.report),
+                     collate=classify.collate, report=classify.report, length=classify.example_length),
     "seq2seq": Task(headline="exact_match", load_data=seq2seq.load_data, build_model=seq2seq.build_model,
-                    collate=seq2seq.collate, report=seq2seq.report, pick_headline=seq2seq.headline),
+                    collate=seq2seq.collate, report=seq2seq.report, pick_headline=seq2seq.headline,
+                    length=seq2seq_length),
     "lm": Task(headline="loss", load_data=lm.load_data, build_model=lm.build_model, collate=lm.collate,
                report=lm.report, epoch_batches=lm.epoch_batches),
     "word2vec": Task(headline="analogy_accuracy", load_data=word2vec.load_data, build_model=word2vec.build_model,

@@ -22,7 +22,9 @@ representation, not a summary of the text, so those encoders refuse ``last`` and
 for mean, max or attention.
 
 Data: a registry dataset (``data.name``: imdb, sst2, names) or the user's files
-(``data.train``/``valid``/``test`` with ``data.format`` and the column names). A split
+(``data.train``/``valid``/``test`` with ``data.format`` and the column names): texts, or
+numeric feature sequences (``data.format: sequences-jsonl``, read through a linear input
+projection instead of the embedding; see :mod:`seqlab.tasks.classify_features`). A split
 the source lacks is carved from train with the recipe seed (``split.json`` in the run
 dir records every split's rows), never chosen on test. Tokenizer, vocabulary and label
 list are built from the training split only.
@@ -44,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqlab import initialize
 from seqlab.config import Config, did_you_mean
 from seqlab.data import registry, sources
 from seqlab.data.batching import TokenBatch, pad
@@ -61,6 +64,8 @@ from seqlab.nn import (
     masked_softmax,
     top_final_state,
 )
+from seqlab.tasks import classify_features
+from seqlab.tasks.classify_features import FeatureExample
 
 ENCODERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}  # the recurrent encoders, built by the Classifier itself
 SEQUENCE_ENCODERS = ("conv", "transformer", "conv+lstm", "conv+gru", "conv+rnn")  # seqlab.nn.encoders, by build_encoder
@@ -114,7 +119,8 @@ class ClassifyData:
 
 @dataclass(frozen=True)
 class ClassifyBatch(TokenBatch):
-    """A padded batch. tokens: (B, T) int64, PAD_ID past each length; labels: (B,) int64;
+    """A padded batch. tokens: (B, T) int64, PAD_ID past each length (or, for feature
+    sequences, (B, T, F) float32, zero past each length); labels: (B,) int64;
     lengths: (B,) int64, kept on the CPU (where the recurrent layers want them)."""
 
     tokens: Tensor
@@ -125,8 +131,19 @@ class ClassifyBatch(TokenBatch):
         return ClassifyBatch(self.tokens.to(device), self.labels.to(device), self.lengths)
 
 
-def collate(examples: Sequence[ClassifyExample], pad_to: int | None = None) -> ClassifyBatch:
-    """Pad examples into one batch as wide as its longest text (or ``pad_to``, if wider)."""
+def example_length(example: ClassifyExample | FeatureExample) -> int:
+    """Tokens in the text, or steps in the feature sequence (for train.bucket)."""
+    return len(example.features) if isinstance(example, FeatureExample) else len(example.tokens)
+
+
+def collate(examples: Sequence[ClassifyExample] | Sequence[FeatureExample], pad_to: int | None = None) -> ClassifyBatch:
+    """Pad examples into one batch as wide as its longest text (or ``pad_to``, if wider).
+    Feature sequences give ``tokens`` (B, T, F) float32, zero past each length."""
+    if isinstance(examples[0], FeatureExample):
+        features, lengths = classify_features.pad_features([example.features for example in examples])
+        extra = max(0, (pad_to or 0) - features.shape[1])
+        labels = torch.tensor([example.label for example in examples], dtype=torch.long)
+        return ClassifyBatch(F.pad(features, (0, 0, 0, extra)), labels, lengths)
     tokens, lengths, _ = pad([example.tokens for example in examples], PAD_ID)
     extra = max(0, (pad_to or 0) - tokens.shape[1])  # more padding: for invariance tests
     labels = torch.tensor([example.label for example in examples], dtype=torch.long)
@@ -163,19 +180,25 @@ class Classifier(nn.Module):
             starts them in U(-0.05, 0.05)): on 3,000 IMDB reviews, 5 epochs, a conv classifier
             reached 0.61 valid accuracy from N(0, 1) and 0.74 from std 0.05.
         pooling: "last", "mean", "max" or "attention" (see the module docstring).
+        num_features: read (B, T, num_features) float steps through a linear input projection
+            to embedding_dim instead of token ids (vocab_size and embedding_init_std are unused).
     """
 
     def __init__(self, vocab_size: int, num_classes: int, *, encoder: str | nn.Module = "lstm",
                  embedding_dim: int = 16, hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False,
                  dropout: float = 0.0, recurrent_dropout: float = 0.0, embedding_dropout: float = 0.0,
-                 embedding_init_std: float | None = None, pooling: str = "last") -> None:
+                 embedding_init_std: float | None = None, pooling: str = "last",
+                 num_features: int | None = None) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"Classifier: pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}")
         self.pooling = pooling
         # The embedding is created first, so a seed gives the recurrent classifiers the same weights as before.
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
-        if embedding_init_std is not None:
+        if num_features is not None:  # x_t W^T + b: numeric steps in the embedding's place
+            self.embedding = nn.Linear(num_features, embedding_dim)
+        else:
+            self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
+        if embedding_init_std is not None and num_features is None:
             with torch.no_grad():
                 nn.init.normal_(self.embedding.weight, std=embedding_init_std)
                 self.embedding.weight[PAD_ID].zero_()  # as nn.Embedding leaves the padding row
@@ -209,7 +232,8 @@ class Classifier(nn.Module):
         return f"pooling={self.pooling!r}"
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
-        """tokens: (B, T) int64; lengths: (B,) int64 on the CPU, each >= 1. Returns logits (B, C)."""
+        """tokens: (B, T) int64 (or (B, T, F) float features); lengths: (B,) int64 on the CPU,
+        each >= 1. Returns logits (B, C)."""
         h, lengths, final = self.encode(tokens, lengths)  # (B, T', W), zero at padding
         mask = lengths_mask(lengths, h.shape[1], h.device)  # (B, T')
         return self.head(self.dropout(self.pool(h, final, mask)))
@@ -287,6 +311,8 @@ def load_data(cfg: Config) -> ClassifyData:
     d = cfg.data
     settings = _tokenizer_settings(cfg)  # checked before any file is read
     _check_model_settings(cfg)  # likewise: a bad model choice should not wait for the data
+    # model.init_from: read text as the language model did, with its tokenizer and vocabulary
+    lm_vocab = initialize.lm_vocabulary(cfg) if cfg.model.init_from is not None else None
     rows, names, split, about = _read_splits(cfg)
     for i, name in enumerate(("train", "valid", "test")):
         limit = d.limit_train if name == "train" else d.limit_eval
@@ -294,13 +320,17 @@ def load_data(cfg: Config) -> ClassifyData:
             order = np.random.default_rng([cfg.seed, i]).permutation(len(split[name]))[:limit]
             split[name] = [split[name][j] for j in sorted(order.tolist())]
     examples = {name: [rows[names[name]][j] for j in split[name]] for name in split}
+    about.update(seed=cfg.seed, limit_train=d.limit_train, limit_eval=d.limit_eval)
+    if reads_features(cfg):
+        return classify_features.encode_splits(examples, split, about, d.max_tokens_per_example)
     texts = [text for text, _ in examples["train"]]
     if not texts:
         raise DataError(f"{about['sources']['train']}: the training split is empty; expected labeled examples")
-    tokenizer = build_tokenizer(d.tokenizer, texts, **settings)
+    tokenizer = build_tokenizer(d.tokenizer, texts, **settings) if lm_vocab is None else lm_vocab[0]
     token_lists = {name: [tokenizer.tokenize(text)[:d.max_tokens_per_example] for text, _ in examples[name]]
                    for name in examples}
-    vocab = Vocab.build(token_lists["train"], min_freq=d.min_freq, max_size=d.max_vocab)
+    vocab = Vocab.build(token_lists["train"], min_freq=d.min_freq, max_size=d.max_vocab) if lm_vocab is None \
+        else lm_vocab[1]
     labels = sorted({label for _, label in examples["train"]})
     label_ids = {label: i for i, label in enumerate(labels)}
 
@@ -310,7 +340,6 @@ def load_data(cfg: Config) -> ClassifyData:
         return [ClassifyExample(vocab.encode(tokens) or [UNK_ID], label_ids[label])
                 for tokens, (_, label) in zip(token_lists[name], examples[name])]
 
-    about.update(seed=cfg.seed, limit_train=d.limit_train, limit_eval=d.limit_eval)
     return ClassifyData(encode("train"), encode("valid"), encode("test"), tokenizer, vocab, labels, split, about)
 
 
@@ -324,12 +353,17 @@ def _read_splits(cfg: Config) -> tuple[dict[str, Rows], dict[str, str], dict[str
     if d.name is None:
         if d.train is None:
             raise ConfigError("data.train: expected a path to your training file (data.name is null), got null")
-        if d.format not in ("csv", "tsv", "jsonl"):
-            raise ConfigError(f"data.format: task 'classify' reads csv, tsv or jsonl files, got {d.format!r}")
+        if d.format not in ("csv", "tsv", "jsonl", classify_features.FORMAT):
+            raise ConfigError(f"data.format: task 'classify' reads csv, tsv or jsonl files (texts) or "
+                              f"{classify_features.FORMAT} (numeric feature sequences), got {d.format!r}")
         paths = {"train": d.train, "valid": d.valid, "test": d.test}
-        rows = {name: list(sources.read_source(path, d.format, text_column=d.text_column,
-                                               label_column=d.label_column))
-                for name, path in paths.items() if path is not None}
+        if d.format == classify_features.FORMAT:
+            rows = {name: list(classify_features.read_sequences(path, d.features_column, d.label_column))
+                    for name, path in paths.items() if path is not None}
+        else:
+            rows = {name: list(sources.read_source(path, d.format, text_column=d.text_column,
+                                                   label_column=d.label_column))
+                    for name, path in paths.items() if path is not None}
         described = {name: str(path) for name, path in paths.items() if path is not None}
     else:
         if d.name not in DATASETS:
@@ -365,10 +399,17 @@ def _tokenizer_settings(cfg: Config) -> dict[str, object]:
     return {}
 
 
+def reads_features(cfg: Config) -> bool:
+    """Does this recipe classify numeric feature sequences (rather than texts)?"""
+    return cfg.data.name is None and cfg.data.format == classify_features.FORMAT
+
+
 def build_model(cfg: Config, data: ClassifyData) -> Classifier:
     m = cfg.model
     _check_model_settings(cfg)
-    return Classifier(data.vocab_size, data.num_classes, encoder=build_encoder(cfg),
+    features = reads_features(cfg)
+    return Classifier(0 if features else data.vocab_size, data.num_classes, encoder=build_encoder(cfg),
+                      num_features=data.num_features if features else None,
                       embedding_dim=m.embedding_dim, hidden_size=m.hidden_size, num_layers=m.num_layers,
                       bidirectional=m.bidirectional, dropout=m.dropout, recurrent_dropout=m.recurrent_dropout,
                       embedding_dropout=m.embedding_dropout, embedding_init_std=m.embedding_init_std,

@@ -148,6 +148,11 @@ class Seq2SeqBatch:
                             self.refs)
 
 
+def example_length(example: Seq2SeqExample) -> int:
+    """The longer side of a pair, in tokens (for train.bucket)."""
+    return max(len(example.src), len(example.tgt))
+
+
 def collate(examples: Sequence[Seq2SeqExample]) -> Seq2SeqBatch:
     """Pad sources and shifted targets into one batch as wide as its longest of each."""
     src, src_lengths, _ = pad([example.src for example in examples], PAD_ID)

@@ -120,6 +120,11 @@ class TagBatch(TokenBatch):
                         self.char_lengths, move(self.char_index))
 
 
+def example_length(example: TagExample) -> int:
+    """Words in the sequence (for train.bucket)."""
+    return len(example.tokens)
+
+
 def collate(examples: Sequence[TagExample], pad_to: int | None = None) -> TagBatch:
     """Pad examples into one batch as wide as its longest sequence (or ``pad_to``, if wider)."""
     tokens, lengths, _ = pad([example.tokens for example in examples], PAD_ID)

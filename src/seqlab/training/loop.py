@@ -45,7 +45,9 @@ from torch import nn
 import seqlab
 from seqlab import config as recipes
 from seqlab.config import DEFAULT_RECIPE, Config
+from seqlab.data.batching import bucket_batches
 from seqlab.errors import ConfigError, TrainingError
+from seqlab.initialize import initialize
 from seqlab.tasks import get_task
 from seqlab.training import checkpoint, distributed
 from seqlab.training.checkpoint import write_atomic
@@ -53,6 +55,7 @@ from seqlab.training.distributed import Distributed, setup
 from seqlab.training.records import MetricsLog, TensorBoard, plot_curves, progress_bar
 from seqlab.training.schedule import build_scheduler, check_monitor, improved, monitor_mode, monitor_name
 
+BUCKET_WINDOW = 50  # train.bucket: batches' worth of shuffled examples sorted by length together
 KILL_AFTER_STEP_ENV = "SEQLAB_TEST_KILL_AFTER_STEP"  # tests only: SIGKILL the run right after this step
 # A task's own batches of one pass: (examples, batch_size, generator) -> batches; generator None: evaluation order.
 EpochBatches = Callable[[Any, int, "torch.Generator | None"], Sequence[Any]]
@@ -92,6 +95,8 @@ def _run(cfg: Config, name: str, run_dir: Path, state: Mapping[str, Any] | None,
          dist: Distributed | None, start: float) -> Path:
     """:func:`train` once the run dir is there and the device (and process group) chosen."""
     task = get_task(cfg.task)
+    check_bucketing(cfg, task)
+    length = task.length if cfg.train.bucket else None
     headline = task.headline_for(cfg)
     dtype = autocast_dtype(cfg.train.precision, device)
     main = dist is None or dist.is_main  # only the main process writes the run dir and prints
@@ -105,9 +110,11 @@ def _run(cfg: Config, name: str, run_dir: Path, state: Mapping[str, Any] | None,
     if dist is not None:
         torch.manual_seed(cfg.seed + dist.rank)  # the same initial weights, but each process its own dropout
     console = Console(stderr=True, quiet=not main)
+    for note in initialize(cfg, model, data, fresh=state is None):  # model.init_from, model.embedding
+        console.print(note, markup=False, highlight=False, soft_wrap=True)
     result = fit(model, data.train, data.valid, task.collate, cfg, device, run_dir, console,
                  headline=headline, recipe=name, resume_state=state, dtype=dtype,
-                 epoch_batches=task.epoch_batches, dist=dist)
+                 epoch_batches=task.epoch_batches, length=length, dist=dist)
     best = run_dir / checkpoint.FOLDER / checkpoint.BEST
     if main and best.is_file():  # absent only if the monitored metric was NaN every epoch: keep the last weights
         model.load_state_dict(load_file(best, device=str(device)))
@@ -116,7 +123,7 @@ def _run(cfg: Config, name: str, run_dir: Path, state: Mapping[str, Any] | None,
     if main:
         save_weights(model, run_dir / "model.safetensors")
     test = evaluate(model, data.test, task.collate, cfg.eval.batch_size, device, dtype,
-                    epoch_batches=task.epoch_batches, dist=dist)
+                    epoch_batches=task.epoch_batches, length=length, dist=dist)
     if not main:
         dist.barrier()  # return once process 0 has written the summary
         return run_dir
@@ -201,6 +208,8 @@ class Trainer:
     epoch_batches: EpochBatches | None = None  # the task's own batches of a pass; None: shuffled, collated examples
     dist: Distributed | None = None  # under torchrun: this process's place (see seqlab.training.distributed)
     loss: Callable[[Any], torch.Tensor] | None = None  # under torchrun: model.loss behind DDP; None: model.loss
+    lengths: list[int] | None = None  # train.bucket: each training example's length; None: plain shuffled batches
+    length: Callable[[Any], int] | None = None  # train.bucket: the task's example -> length, for evaluation passes
 
     @property
     def last(self) -> Path:
@@ -260,21 +269,27 @@ class Trainer:
 def fit(model: nn.Module, train_set: Sequence[Any], valid_set: Sequence[Any], collate: Callable[..., Any],
         cfg: Config, device: torch.device, run_dir: Path, console: Console, *, headline: str, recipe: str = "",
         resume_state: Mapping[str, Any] | None = None, dtype: torch.dtype | None = None,
-        epoch_batches: EpochBatches | None = None, dist: Distributed | None = None) -> FitResult:
+        epoch_batches: EpochBatches | None = None, length: Callable[[Any], int] | None = None,
+        dist: Distributed | None = None) -> FitResult:
     """AdamW over ``cfg.train.epochs`` epochs (fewer if early stopping fires), scoring
     ``valid_set`` after each; records go to RUN_DIR/metrics.jsonl, checkpoints to
     RUN_DIR/checkpoints. ``resume_state``: a loaded checkpoint to continue from.
     ``epoch_batches``: the task's own batches of a pass (see :mod:`seqlab.tasks`); None:
-    ``collate`` over shuffled examples. ``dist``: this process's place under torchrun
-    (see :mod:`seqlab.training.distributed`); None: one process.
+    ``collate`` over shuffled examples. ``length``: an example's length (the task's
+    ``length``): batches of similar lengths (``train.bucket``; see :func:`batches`).
+    ``dist``: this process's place under torchrun (see :mod:`seqlab.training.distributed`);
+    None: one process.
     """
     t = cfg.train
     monitor, explicit = monitor_name(t, headline), t.monitor is not None
     if dist is not None and epoch_batches is not None:  # each process its rows of every batch
         epoch_batches = dist.share_epoch_batches(epoch_batches, cfg.task)
+    lengths = None if length is None or epoch_batches is not None else [length(example) for example in train_set]
     if epoch_batches is None:
         probe = evaluate(model, valid_set[:cfg.eval.batch_size], collate, cfg.eval.batch_size, device, dtype)
-        per_epoch = math.ceil(len(train_set) / t.batch_size)
+        # With a token budget the count varies a little from epoch to epoch: the first epoch's plans the schedule.
+        per_epoch = len(batch_indices(len(train_set), t.batch_size, torch.Generator().manual_seed(cfg.seed),
+                                      lengths, t.max_tokens))
         if dist is not None:  # each process every W-th batch
             per_epoch = dist.per_rank(per_epoch)
     else:  # the first batch of the validation pass names the metrics; one epoch drawn aside gives its length
@@ -286,7 +301,8 @@ def fit(model: nn.Module, train_set: Sequence[Any], valid_set: Sequence[Any], co
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     trainer = Trainer(model, optimizer, build_scheduler(optimizer, t, t.epochs * per_epoch, mode),
                       torch.Generator().manual_seed(cfg.seed), cfg, run_dir, recipe, MetricsLog(run_dir / "metrics.jsonl"),
-                      epoch_batches=epoch_batches, dist=dist, loss=None if dist is None else dist.wrap(model))
+                      epoch_batches=epoch_batches, dist=dist, loss=None if dist is None else dist.wrap(model),
+                      lengths=lengths, length=length)
     if trainer.writes:
         (run_dir / checkpoint.FOLDER).mkdir(exist_ok=True)
     state = LoopState() if resume_state is None else trainer.restore(resume_state)
@@ -319,10 +335,12 @@ def run_epoch(trainer: Trainer, state: LoopState, train_set: Sequence[Any], coll
     began = since = time.perf_counter()  # since: the start of the current step record's window
     seen = 0  # tokens trained on since began, for the progress bar's speed
     if trainer.epoch_batches is None and trainer.dist is not None:  # the same order everywhere; every W-th batch
-        drawn = batches(train_set, t.batch_size, list, trainer.generator, start=state.batch * trainer.dist.world_size)
+        drawn = batches(train_set, t.batch_size, list, trainer.generator, start=state.batch * trainer.dist.world_size,
+                        lengths=trainer.lengths, max_tokens=t.max_tokens)
         epoch = map(collate, trainer.dist.share(drawn, per_epoch - state.batch))
     elif trainer.epoch_batches is None:
-        epoch = batches(train_set, t.batch_size, collate, trainer.generator, start=state.batch)
+        epoch = batches(train_set, t.batch_size, collate, trainer.generator, start=state.batch,
+                        lengths=trainer.lengths, max_tokens=t.max_tokens)
     else:
         epoch = itertools.islice(trainer.epoch_batches(train_set, t.batch_size, trainer.generator), state.batch, None)
     for index, batch in enumerate(epoch, start=state.batch):
@@ -370,7 +388,7 @@ def end_epoch(trainer: Trainer, state: LoopState, valid_set: Sequence[Any], coll
     """Validate, keep the best weights, step plateau, decide on early stopping, checkpoint."""
     t = trainer.cfg.train
     valid = evaluate(trainer.model, valid_set, collate, trainer.cfg.eval.batch_size, device, dtype,
-                     epoch_batches=trainer.epoch_batches, dist=trainer.dist)
+                     epoch_batches=trainer.epoch_batches, length=trainer.length, dist=trainer.dist)
     record = {"kind": "epoch", "epoch": state.epoch, "step": state.step, "train_loss": state.loss_sum / state.tokens,
               **{f"valid_{name}": value for name, value in valid.items()}}
     value = record[monitor]
@@ -414,16 +432,19 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Any, c
 
 def evaluate(model: nn.Module, examples: Sequence[Any], collate: Callable[..., Any], batch_size: int,
              device: torch.device, dtype: torch.dtype | None = None, *,
-             epoch_batches: EpochBatches | None = None, dist: Distributed | None = None) -> dict[str, float]:
+             epoch_batches: EpochBatches | None = None, length: Callable[[Any], int] | None = None,
+             dist: Distributed | None = None) -> dict[str, float]:
     """Score ``examples`` in eval mode: each metric's sums over all batches, divided.
     ``epoch_batches``: the task's own batches (called with no generator: in order), as in :func:`fit`.
+    ``length``: an example's length; the examples are then batched sorted by length (less padding).
     ``dist``: under torchrun, each process scores every W-th batch and the sums are added
     over the processes (a task's own batches, which may carry state, are scored whole)."""
     if epoch_batches is not None:
         return _evaluate_batches(model, epoch_batches(examples, batch_size, None), device, dtype)
+    lengths = None if length is None else [length(example) for example in examples]
     if dist is None:
-        return _evaluate_batches(model, batches(examples, batch_size, collate), device, dtype)
-    mine = map(collate, dist.share(batches(examples, batch_size, list)))
+        return _evaluate_batches(model, batches(examples, batch_size, collate, lengths=lengths), device, dtype)
+    mine = map(collate, dist.share(batches(examples, batch_size, list, lengths=lengths)))
     return _evaluate_batches(model, mine, device, dtype, dist)
 
 
@@ -448,16 +469,39 @@ def _evaluate_batches(model: nn.Module, pass_batches: Iterable[Any], device: tor
 
 
 def batches(examples: Sequence[Any], batch_size: int, collate: Callable[..., Any],
-            generator: torch.Generator | None = None, start: int = 0) -> Iterator[Any]:
-    """Collated batches of ``batch_size`` examples (the last may be smaller); shuffled
-    with ``generator`` if one is given, else in order. ``start``: skip that many batches
-    (the order is drawn all the same, so the generator ends where it would)."""
-    if generator is None:
-        order = list(range(len(examples)))
-    else:
-        order = torch.randperm(len(examples), generator=generator).tolist()
-    for first in range(start * batch_size, len(order), batch_size):
-        yield collate([examples[i] for i in order[first:first + batch_size]])
+            generator: torch.Generator | None = None, start: int = 0, *, lengths: Sequence[int] | None = None,
+            max_tokens: int | None = None) -> Iterator[Any]:
+    """Collated batches of the examples :func:`batch_indices` picks; ``start``: skip that
+    many batches (the order is drawn all the same, so the generator ends where it would)."""
+    for group in batch_indices(len(examples), batch_size, generator, lengths, max_tokens)[start:]:
+        yield collate([examples[i] for i in group])
+
+
+def batch_indices(count: int, batch_size: int, generator: torch.Generator | None = None,
+                  lengths: Sequence[int] | None = None, max_tokens: int | None = None) -> list[list[int]]:
+    """The example indices of each batch of one pass over ``count`` examples.
+
+    Without ``lengths``: ``batch_size`` examples a batch (the last may be smaller),
+    shuffled with ``generator`` if one is given, else in order. With ``lengths``
+    (``train.bucket``): training batches (a generator) are length-bucketed — shuffle, sort
+    windows of BUCKET_WINDOW batches by length, cut, shuffle the batches (see
+    :func:`seqlab.data.batching.bucket_batches`), also capped at ``max_tokens`` padded
+    tokens; evaluation batches (no generator) take the examples sorted by length.
+    Everything is drawn from ``generator``, so its state at an epoch's start fixes the epoch.
+    """
+    if lengths is None:
+        order = torch.randperm(count, generator=generator).tolist() if generator is not None else range(count)
+        return [list(order[first:first + batch_size]) for first in range(0, count, batch_size)]
+    if generator is None:  # one window over everything: sorted by length, in a fixed order
+        return bucket_batches(lengths, batch_size, None, max(1, count), None)
+    return bucket_batches(lengths, batch_size, max_tokens, BUCKET_WINDOW, generator)
+
+
+def check_bucketing(cfg: Config, task: Any) -> None:
+    """``train.bucket`` needs a task that says how long its examples are and lets the loop batch them."""
+    if cfg.train.bucket and (task.length is None or task.epoch_batches is not None):
+        raise ConfigError(f"train.bucket: task {cfg.task!r} orders its own batches or gives no example length; "
+                          "expected false")
 
 
 def resolve_device(name: str) -> torch.device:
