@@ -118,6 +118,8 @@ def train(recipe: str | Path | None = None, overrides: Mapping[str, Any] | Itera
         "wall_time_s": round(time.perf_counter() - start, 3),  # of this process only, when resumed
         "seqlab_version": seqlab.__version__,
     }
+    if task.summary is not None:  # e.g. forecast: its baselines on the same test windows
+        summary.update(task.summary(data, cfg, test))
     write_atomic(run_dir / "summary.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2) + "\n"))
     return run_dir
 

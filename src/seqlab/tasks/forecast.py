@@ -1,0 +1,244 @@
+"""Forecasting (many-to-one, direct multi-output): a window of readings -> the next steps.
+
+The data side (windows, split, normalization) is :mod:`seqlab.tasks.forecast_data`; the
+baselines, summary and plots are :mod:`seqlab.tasks.forecast_report`. The model maps a
+z-normalized window x (B, L, C) to y_hat (B, H', T): every step 1..H at once (``forecast.output:
+sequence``, H' = H) or only step H (``step``, H' = 1), for the T target columns.
+
+``model.encoder``:
+
+- ``linear``: one linear map from a channel's L steps to its H' steps, shared by every
+  channel and applied to the target channels (channel-independent, as the linear models of
+  Zeng et al. 2023 "Are Transformers Effective for Time Series Forecasting?"). With
+  ``forecast.instance_norm: revin`` it is RLinear (Li et al. 2023, "Revisiting Long-term
+  Time Series Forecasting: An Investigation on Linear Mapping").
+- ``lstm``, ``gru``, ``rnn``: seqlab.nn's layers read the C columns step by step; the top
+  layer's final state (both directions) goes through dropout and a linear head to H' * T.
+- ``conv``, ``transformer``, ``conv+lstm``, ``conv+gru``, ``conv+rnn``: the encoders of
+  :mod:`seqlab.nn.encoders`; conv and transformer outputs are pooled over time
+  (``model.pooling``: last position, mean or max), conv+RNN gives its RNN's final state.
+
+Instance normalization (``forecast.instance_norm``; Kim et al. 2022, "Reversible Instance
+Normalization for Accurate Time-Series Forecasting against Distribution Shift") works per
+window and channel: with m the window's last value (``last``) or mean (``mean``/``revin``)
+and s its std (``revin`` only, s = 1 otherwise),
+
+    x' = (x - m) / s  (revin: x' * gamma + beta)      y_hat = f(x') (revin: (y_hat - beta) / gamma) * s + m
+
+Loss: mean squared error in the normalized space. Metrics: ``mse`` and ``mae`` there (as
+the ETT papers report them, averaged over windows, steps and targets) and ``mae_orig`` in
+the targets' own units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from seqlab.config import Config
+from seqlab.errors import ConfigError
+from seqlab.nn import GRU, LSTM, RNN
+from seqlab.nn.encoders import ConvEncoder, ConvRNNEncoder, TransformerEncoder, top_final_state
+from seqlab.tasks.forecast_data import ForecastData, load_data  # noqa: F401  (load_data: the task table's)
+from seqlab.tasks.forecast_report import report, summary  # noqa: F401  (the task table's)
+
+RECURRENT = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+ENCODERS = ("linear", *RECURRENT, "conv", "transformer", "conv+lstm", "conv+gru", "conv+rnn")
+HEADLINE = "mse"
+EPS = 1e-5  # RevIN's variance floor
+
+
+@dataclass(frozen=True)
+class ForecastBatch:
+    """x (B, L, C) z-normalized inputs; y (B, H', T) z-normalized targets."""
+
+    x: Tensor
+    y: Tensor
+
+    def to(self, device: torch.device | str) -> ForecastBatch:
+        return ForecastBatch(self.x.to(device), self.y.to(device))
+
+    @property
+    def num_tokens(self) -> int:  # the loop weighs batch losses by this: windows here
+        return self.x.shape[0]
+
+
+def collate(examples: Sequence[tuple[Tensor, Tensor]]) -> ForecastBatch:
+    """Stack (x (L, C), y (H', T)) windows into one batch."""
+    return ForecastBatch(torch.stack([x for x, _ in examples]), torch.stack([y for _, y in examples]))
+
+
+class InstanceNorm(nn.Module):
+    """Per-window, per-channel shift (and scale) of the inputs, undone on the outputs; see
+    the module docstring. ``mode``: none, last, mean or revin (with a learned affine)."""
+
+    def __init__(self, mode: str, num_channels: int) -> None:
+        super().__init__()
+        self.mode = mode
+        if mode == "revin":
+            self.gamma = nn.Parameter(torch.ones(num_channels))
+            self.beta = nn.Parameter(torch.zeros(num_channels))
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode!r}"
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """x (B, L, C) -> (x' (B, L, C), m (B, 1, C) or None, s (B, 1, C) or None)."""
+        if self.mode == "none":
+            return x, None, None
+        if self.mode == "last":
+            m = x[:, -1:, :]
+            return x - m, m, None
+        m = x.mean(dim=1, keepdim=True)
+        if self.mode == "mean":
+            return x - m, m, None
+        s = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + EPS)
+        return (x - m) / s * self.gamma + self.beta, m, s
+
+    def undo(self, y: Tensor, m: Tensor | None, s: Tensor | None, index: list[int]) -> Tensor:
+        """y (B, H', T) for the channels ``index`` -> back in the window's level and scale."""
+        if m is None:
+            return y
+        if s is not None:
+            y = (y - self.beta[index]) / (self.gamma[index] + EPS) * s[..., index]
+        return y + m[..., index]
+
+
+class Forecaster(nn.Module):
+    """Window -> forecast: instance norm, an encoder, a head to H' * T; see the module docstring.
+
+    Args: num_inputs C, target_index (the T target columns among the C), lookback L,
+    out_steps H', encoder (a name of ``ENCODERS``), encoder_module (the built seqlab.nn encoder
+    for the sequence encoders, else None), hidden (the encoder's summary width), pooling,
+    dropout, instance_norm. A buffer ``target_std`` (T,) turns normalized errors into the
+    targets' units (``mae_orig``); it is saved with the weights.
+    """
+
+    def __init__(self, num_inputs: int, target_index: list[int], lookback: int, out_steps: int, *,
+                 encoder: str, encoder_module: nn.Module | None, hidden: int, pooling: str = "last",
+                 dropout: float = 0.0, instance_norm: str = "none") -> None:
+        super().__init__()
+        self.num_inputs, self.target_index = num_inputs, list(target_index)
+        self.lookback, self.out_steps, self.encoder_name, self.pooling = lookback, out_steps, encoder, pooling
+        self.num_targets = len(self.target_index)
+        self.norm = InstanceNorm(instance_norm, num_inputs)
+        self.register_buffer("target_std", torch.ones(self.num_targets))
+        if encoder == "linear":
+            self.encoder, self.head = None, nn.Linear(lookback, out_steps)
+        else:
+            self.encoder = encoder_module
+            self.head = nn.Linear(hidden, out_steps * self.num_targets)
+        self.dropout = nn.Dropout(dropout)
+
+    def extra_repr(self) -> str:
+        return (f"encoder={self.encoder_name!r}, lookback={self.lookback}, out_steps={self.out_steps}, "
+                f"targets={self.target_index}, pooling={self.pooling!r}")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x (B, L, C) z-normalized -> y_hat (B, H', T) z-normalized."""
+        h, m, s = self.norm(x)
+        if self.encoder is None:  # linear: each target channel's L steps -> its H' steps
+            y = self.head(h[..., self.target_index].transpose(1, 2))  # (B, T, H')
+            y = y.transpose(1, 2)  # (B, H', T)
+        else:
+            y = self.head(self.dropout(self._summary(h))).view(-1, self.out_steps, self.num_targets)
+        return self.norm.undo(y, m, s, self.target_index)
+
+    def _summary(self, h: Tensor) -> Tensor:
+        """(B, L, C) -> (B, hidden): final states, or the outputs pooled over time."""
+        if self.encoder_name in RECURRENT:
+            _, state = self.encoder(h)
+            directions = 2 if self.encoder.bidirectional else 1
+            return top_final_state(state, directions)
+        lengths = torch.full((h.shape[0],), h.shape[1], dtype=torch.long)
+        outputs, lengths, final = self.encoder(h, lengths)  # (B, T', D); all rows full length
+        if final is not None:
+            return final
+        if self.pooling == "mean":
+            return outputs.mean(dim=1)
+        if self.pooling == "max":
+            return outputs.max(dim=1).values
+        return outputs[:, -1]
+
+    def loss(self, batch: ForecastBatch) -> Tensor:
+        return torch.mean((self(batch.x) - batch.y) ** 2)
+
+    @torch.no_grad()
+    def metrics(self, batch: ForecastBatch) -> dict[str, tuple[float, int]]:
+        error = self(batch.x) - batch.y  # (B, H', T)
+        count = error.numel()
+        mse = float((error ** 2).sum())
+        return {"loss": (mse, count), "mse": (mse, count), "mae": (float(error.abs().sum()), count),
+                "mae_orig": (float((error.abs() * self.target_std).sum()), count)}
+
+    @torch.no_grad()
+    def predict(self, batch: ForecastBatch) -> Tensor:
+        return self(batch.x)
+
+    @torch.no_grad()
+    def predict_windows(self, x: Tensor, device: torch.device | None = None, batch_size: int = 256) -> Tensor:
+        """x (n, L, C) z-normalized on any device -> y_hat (n, H', T) on the CPU, in eval mode."""
+        self.eval()
+        device = device or self.target_std.device
+        return torch.cat([self(x[lo:lo + batch_size].to(device)).cpu() for lo in range(0, len(x), batch_size)])
+
+
+def build_model(cfg: Config, data: ForecastData) -> Forecaster:
+    """The Forecaster ``model.encoder`` names, for ``data``'s columns (a ForecastData, or
+    anything with ``columns``, ``lookback`` and ``out_steps``, as a bundle rebuilds it)."""
+    m, f = cfg.model, cfg.forecast
+    _check_model_settings(cfg)
+    columns = data.columns
+    encoder, hidden = build_encoder(cfg, columns.num_inputs)
+    model = Forecaster(columns.num_inputs, columns.target_index, f.lookback,
+                       f.horizon if f.output == "sequence" else 1, encoder=m.encoder, encoder_module=encoder,
+                       hidden=hidden, pooling=m.pooling, dropout=m.dropout, instance_norm=f.instance_norm)
+    model.target_std.copy_(torch.tensor([columns.std[i] for i in columns.target_index]))
+    return model
+
+
+def build_encoder(cfg: Config, num_inputs: int) -> tuple[nn.Module | None, int]:
+    """The seqlab.nn encoder reading C columns per step, and the width of its summary."""
+    m = cfg.model
+    if m.encoder == "linear":
+        return None, 0
+    directions = 2 if m.bidirectional else 1
+    if m.encoder in RECURRENT:
+        rnn = RECURRENT[m.encoder](num_inputs, m.hidden_size, num_layers=m.num_layers, batch_first=True,
+                                   bidirectional=m.bidirectional, dropout=m.dropout if m.num_layers > 1 else 0.0,
+                                   recurrent_dropout=m.recurrent_dropout)
+        return rnn, m.hidden_size * directions
+    if m.encoder == "transformer":
+        return TransformerEncoder(num_inputs, m.hidden_size, m.num_layers, m.num_heads, ff_size=m.ff_size,
+                                  dropout=m.dropout, norm_first=m.norm_first, positional=m.positional,
+                                  max_positions=m.max_positions), m.hidden_size
+    recurrent = m.encoder.removeprefix("conv+")
+    conv = ConvEncoder(num_inputs, m.conv_channels, m.conv_kernel_size, m.conv_layers, dilation=m.conv_dilation,
+                       padding=m.conv_padding, pool_size=m.conv_pool, pool_last=recurrent in RECURRENT,
+                       dropout=m.dropout)
+    if recurrent not in RECURRENT:
+        return conv, m.conv_channels
+    rnn = RECURRENT[recurrent](m.conv_channels, m.hidden_size, num_layers=m.num_layers, batch_first=True,
+                               bidirectional=m.bidirectional, dropout=m.dropout if m.num_layers > 1 else 0.0,
+                               recurrent_dropout=m.recurrent_dropout)
+    return ConvRNNEncoder(conv, rnn), m.hidden_size * directions
+
+
+def _check_model_settings(cfg: Config) -> None:
+    """Model keys that make no sense for forecasting with this encoder are ConfigErrors."""
+    m = cfg.model
+    if m.encoder not in ENCODERS:
+        raise ConfigError(f"model.encoder: task 'forecast' takes {', '.join(ENCODERS)}; got {m.encoder!r}")
+    if m.pooling == "attention":
+        raise ConfigError("model.pooling: task 'forecast' pools with last, mean or max; got 'attention'")
+    if m.encoder not in RECURRENT and not m.encoder.startswith("conv+"):
+        for key, default in (("bidirectional", "false"), ("recurrent_dropout", "0")):
+            if getattr(m, key):
+                raise ConfigError(f"model.{key}: only recurrent encoders use it, and model.encoder is "
+                                  f"{m.encoder!r}; expected {default}, got {getattr(m, key)!r}")
+    if m.encoder == "transformer" and m.positional == "learned" and cfg.forecast.lookback > m.max_positions:
+        raise ConfigError(f"model.max_positions: learned positions for forecast.lookback {cfg.forecast.lookback} "
+                          f"steps; expected >= {cfg.forecast.lookback}, got {m.max_positions}")
