@@ -107,7 +107,7 @@ class InstanceNorm(nn.Module):
         return y + m[..., index]
 
 
-class Forecaster(nn.Module):
+class ForecastModel(nn.Module):
     """Window -> forecast: instance norm, an encoder, a head to H' * T; see the module docstring.
 
     Args: num_inputs C, target_index (the T target columns among the C), lookback L,
@@ -186,14 +186,14 @@ class Forecaster(nn.Module):
         return torch.cat([self(x[lo:lo + batch_size].to(device)).cpu() for lo in range(0, len(x), batch_size)])
 
 
-def build_model(cfg: Config, data: ForecastData) -> Forecaster:
-    """The Forecaster ``model.encoder`` names, for ``data``'s columns (a ForecastData, or
+def build_model(cfg: Config, data: ForecastData) -> ForecastModel:
+    """The ForecastModel ``model.encoder`` names, for ``data``'s columns (a ForecastData, or
     anything with ``columns``, ``lookback`` and ``out_steps``, as a bundle rebuilds it)."""
     m, f = cfg.model, cfg.forecast
     _check_model_settings(cfg)
     columns = data.columns
     encoder, hidden = build_encoder(cfg, columns.num_inputs)
-    model = Forecaster(columns.num_inputs, columns.target_index, f.lookback,
+    model = ForecastModel(columns.num_inputs, columns.target_index, f.lookback,
                        f.horizon if f.output == "sequence" else 1, encoder=m.encoder, encoder_module=encoder,
                        hidden=hidden, pooling=m.pooling, dropout=m.dropout, instance_norm=f.instance_norm)
     model.target_std.copy_(torch.tensor([columns.std[i] for i in columns.target_index]))
