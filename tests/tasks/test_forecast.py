@@ -15,7 +15,8 @@ from seqlab.errors import ConfigError, DataError
 from seqlab.tasks import forecast, forecast_report
 from seqlab.tasks.forecast_data import ETT_ROWS, load_data, make_windows, split_rows, window_starts
 
-ETT = Path(os.environ.get("SEQLAB_DATA_DIR", "")) / "ett_small" / "ETTh1.csv"
+REPO = Path(__file__).resolve().parents[2]
+ETT = Path(os.environ.get("SEQLAB_DATA_DIR") or REPO.parent / "shared" / "datasets") / "ett_small" / "ETTh1.csv"
 
 
 def write_series(path: Path, columns: dict[str, list], start_hour: int = 0) -> Path:
