@@ -88,9 +88,9 @@ class ModelConfig:
     # Recurrent layer from seqlab.nn; classify also takes conv (1D convolutions), transformer (self-attention)
     # and conv+lstm / conv+gru / conv+rnn (convolutions shorten the sequence, then the recurrent layer reads it).
     # forecast also takes linear (one map from the window to the horizon, shared by every channel; with
-    # forecast.instance_norm: revin it is RLinear, Li et al. 2023).
+    # forecast.instance_norm: revin it is RLinear, Li et al. 2023) and mlp (that map plus a residual MLP).
     encoder: Literal["lstm", "gru", "rnn", "conv", "transformer", "conv+lstm", "conv+gru", "conv+rnn",
-                     "linear"] = "lstm"
+                     "linear", "mlp"] = "lstm"
     embedding_dim: int = 16  # width of each token's embedding
     hidden_size: int = 64  # units per layer and direction
     num_layers: int = 1  # stacked recurrent layers

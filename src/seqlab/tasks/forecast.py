@@ -12,6 +12,9 @@ sequence``, H' = H) or only step H (``step``, H' = 1), for the T target columns.
   Zeng et al. 2023 "Are Transformers Effective for Time Series Forecasting?"). With
   ``forecast.instance_norm: revin`` it is RLinear (Li et al. 2023, "Revisiting Long-term
   Time Series Forecasting: An Investigation on Linear Mapping").
+- ``mlp``: the linear map plus a residual MLP over the same L steps of each channel,
+  y_hat = W x + b + W_2 Dropout(ReLU(W_1 x + b_1)) + b_2 with ``model.hidden_size`` units,
+  also shared by the channels (with instance norm, close to the RMLP of Li et al. 2023).
 - ``lstm``, ``gru``, ``rnn``: seqlab.nn's layers read the C columns step by step; the top
   layer's final state (both directions) goes through dropout and a linear head to H' * T.
 - ``conv``, ``transformer``, ``conv+lstm``, ``conv+gru``, ``conv+rnn``: the encoders of
@@ -46,7 +49,7 @@ from seqlab.tasks.forecast_data import ForecastData, load_data  # noqa: F401  (l
 from seqlab.tasks.forecast_report import report, summary  # noqa: F401  (the task table's)
 
 RECURRENT = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
-ENCODERS = ("linear", *RECURRENT, "conv", "transformer", "conv+lstm", "conv+gru", "conv+rnn")
+ENCODERS = ("linear", "mlp", *RECURRENT, "conv", "transformer", "conv+lstm", "conv+gru", "conv+rnn")
 HEADLINE = "mse"
 EPS = 1e-5  # RevIN's variance floor
 
@@ -126,8 +129,12 @@ class ForecastModel(nn.Module):
         self.num_targets = len(self.target_index)
         self.norm = InstanceNorm(instance_norm, num_inputs)
         self.register_buffer("target_std", torch.ones(self.num_targets))
-        if encoder == "linear":
+        self.mlp = None
+        if encoder in ("linear", "mlp"):
             self.encoder, self.head = None, nn.Linear(lookback, out_steps)
+            if encoder == "mlp":
+                self.mlp = nn.Sequential(nn.Linear(lookback, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                         nn.Linear(hidden, out_steps))
         else:
             self.encoder = encoder_module
             self.head = nn.Linear(hidden, out_steps * self.num_targets)
@@ -140,8 +147,9 @@ class ForecastModel(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """x (B, L, C) z-normalized -> y_hat (B, H', T) z-normalized."""
         h, m, s = self.norm(x)
-        if self.encoder is None:  # linear: each target channel's L steps -> its H' steps
-            y = self.head(h[..., self.target_index].transpose(1, 2))  # (B, T, H')
+        if self.encoder is None:  # linear, mlp: each target channel's L steps -> its H' steps
+            channels = h[..., self.target_index].transpose(1, 2)  # (B, T, L)
+            y = self.head(channels) if self.mlp is None else self.head(channels) + self.mlp(channels)  # (B, T, H')
             y = y.transpose(1, 2)  # (B, H', T)
         else:
             y = self.head(self.dropout(self._summary(h))).view(-1, self.out_steps, self.num_targets)
@@ -203,8 +211,8 @@ def build_model(cfg: Config, data: ForecastData) -> ForecastModel:
 def build_encoder(cfg: Config, num_inputs: int) -> tuple[nn.Module | None, int]:
     """The seqlab.nn encoder reading C columns per step, and the width of its summary."""
     m = cfg.model
-    if m.encoder == "linear":
-        return None, 0
+    if m.encoder in ("linear", "mlp"):
+        return None, m.hidden_size
     directions = 2 if m.bidirectional else 1
     if m.encoder in RECURRENT:
         rnn = RECURRENT[m.encoder](num_inputs, m.hidden_size, num_layers=m.num_layers, batch_first=True,
