@@ -104,13 +104,13 @@ class ErrorSums:
         return (self.per_step / self.per_step_count).tolist()
 
 
-def score_test(model: torch.nn.Module | None, data: ForecastData, cfg: Config,
-               device: torch.device | None = None) -> dict[str, ErrorSums]:
+def score_test(model: torch.nn.Module | None, data: ForecastData, cfg: Config, device: torch.device | None = None,
+               ridge: RidgeBaseline | None = None) -> dict[str, ErrorSums]:
     """Errors on the test windows of the three baselines and (if given) the model."""
     f = cfg.forecast
     index, steps = data.columns.target_index, forecast_steps(cfg)
     std = torch.tensor([data.columns.std[i] for i in index], dtype=torch.float64)
-    ridge = RidgeBaseline(data.windows["train"], index, f.ridge)
+    ridge = ridge or RidgeBaseline(data.windows["train"], index, f.ridge)
     forecasters = {"last_value": lambda x: last_value(x, index, steps),
                    "seasonal_naive": lambda x: seasonal_naive(x, index, steps, f.period), "linear": ridge}
     if model is not None:
@@ -167,7 +167,8 @@ def verdict(model_mse: float, baselines: dict[str, dict[str, float]], period: in
 def report(model: torch.nn.Module, data: ForecastData, cfg: Config, run_dir: Path, device: torch.device) -> str:
     """After the test evaluation: the table of model vs baselines, plots/forecast.png and
     (for multi-step outputs) plots/error-by-step.png."""
-    sums = score_test(model, data, cfg, device)
+    ridge = RidgeBaseline(data.windows["train"], data.columns.target_index, cfg.forecast.ridge)
+    sums = score_test(model, data, cfg, device, ridge)
     data.baselines.update({name: sums[name].metrics() for name in BASELINES})
     rows = [("model (" + cfg.model.encoder + ")", sums["model"].metrics())]
     rows += [(LABELS[name], sums[name].metrics()) for name in BASELINES]
@@ -177,7 +178,7 @@ def report(model: torch.nn.Module, data: ForecastData, cfg: Config, run_dir: Pat
     lines += [f"{label:<26}{m['mse']:>10.4f}{m['mae']:>10.4f}{m['mae_orig']:>14.4f}" for label, m in rows]
     lines += ["the model " + line for line in verdict(sums["model"].metrics()["mse"], data.baselines,
                                                         cfg.forecast.period)]
-    plot_forecast(model, data, cfg, run_dir / "plots" / "forecast.png", device)
+    plot_forecast(model, data, cfg, ridge, run_dir / "plots" / "forecast.png", device)
     if data.out_steps > 1:
         plot_error_by_step({"model": sums["model"].mse_by_step(),
                             **{LABELS[n]: sums[n].mse_by_step() for n in BASELINES}},
@@ -185,10 +186,10 @@ def report(model: torch.nn.Module, data: ForecastData, cfg: Config, run_dir: Pat
     return "\n".join(lines)
 
 
-def plot_forecast(model: torch.nn.Module, data: ForecastData, cfg: Config, path: Path,
+def plot_forecast(model: torch.nn.Module, data: ForecastData, cfg: Config, ridge: RidgeBaseline, path: Path,
                   device: torch.device | None = None) -> None:
-    """Prediction vs truth over a stretch of the test split, for the first target, in its
-    units: consecutive non-overlapping forecasts (4 windows H steps apart; one-step
+    """Prediction vs truth over a stretch of the test split, for the last target (ETT's OT
+    comes last), in its units: consecutive non-overlapping forecasts (4 windows H steps apart; one-step
     outputs: 200 consecutive windows), with the linear and last-value baselines."""
     from matplotlib.figure import Figure
 
@@ -198,7 +199,6 @@ def plot_forecast(model: torch.nn.Module, data: ForecastData, cfg: Config, path:
     picks = list(range(0, len(test.examples), gap))[:4 if out_steps > 1 else 200]
     x = torch.stack([test.examples[i][0] for i in picks])
     y = torch.stack([test.examples[i][1] for i in picks])
-    ridge = RidgeBaseline(data.windows["train"], columns.target_index, f.ridge)
     curves = {"truth": y, "model": model.predict_windows(x, device),
               "linear (ridge)": ridge(x), "repeat last value": last_value(x, columns.target_index,
                                                                            forecast_steps(cfg))}
@@ -208,10 +208,10 @@ def plot_forecast(model: torch.nn.Module, data: ForecastData, cfg: Config, path:
     axes = figure.add_subplot()
     styles = {"truth": "k-", "model": "C0-", "linear (ridge)": "C1--", "repeat last value": "C2:"}
     for name, values in curves.items():
-        units = columns.denormalize_targets(values.float())[..., 0].reshape(-1)  # first target, (n * H',)
+        units = columns.denormalize_targets(values.float())[..., -1].reshape(-1)  # last target, (n * H',)
         axes.plot(times, units.numpy(), styles[name], label=name, linewidth=1.2)
-    axes.set_ylabel(columns.targets[0])
-    axes.set_title(f"test forecasts of {columns.targets[0]}: {len(picks)} window(s), horizon {f.horizon}",
+    axes.set_ylabel(columns.targets[-1])
+    axes.set_title(f"test forecasts of {columns.targets[-1]}: {len(picks)} window(s), horizon {f.horizon}",
                    fontsize=9)
     axes.legend(fontsize=8)
     figure.autofmt_xdate()
