@@ -244,3 +244,37 @@ def test_config_errors_name_the_key():
     cfg = config.apply_overrides(config.Config(), {"task": "forecast", "model.pooling": "attention"})
     with pytest.raises(ConfigError, match="model.pooling"):
         forecast._check_model_settings(cfg)
+
+
+# -- recipes ---------------------------------------------------------------------------
+
+JENA_COLUMNS = ["p (mbar)", "T (degC)", "Tpot (K)", "Tdew (degC)", "rh (%)", "VPmax (mbar)", "VPact (mbar)",
+                "VPdef (mbar)", "sh (g/kg)", "H2OC (mmol/mol)", "rho (g/m**3)", "wv (m/s)", "max. wv (m/s)",
+                "wd (deg)"]
+
+
+def test_jena_temperature_recipe_reads_hourly_steps_and_the_temperature_a_day_later(tmp_path, monkeypatch):
+    # 4000 ten-minute rows in the file's own layout ("01.01.2009 00:10:00", day.month.year);
+    # T (degC) = row number, so every window's values name the rows it read.
+    import zipfile
+    from datetime import datetime, timedelta
+
+    start = datetime(2009, 1, 1, 0, 10)
+    lines = ['"Date Time",' + ",".join(f'"{name}"' for name in JENA_COLUMNS)]
+    for i in range(4000):
+        values = [str(i if name == "T (degC)" else 1000 + i % 7) for name in JENA_COLUMNS]
+        lines.append((start + i * timedelta(minutes=10)).strftime("%d.%m.%Y %H:%M:%S") + "," + ",".join(values))
+    folder = tmp_path / "jena_climate"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "jena_climate_2009_2016.csv.zip", "w") as archive:
+        archive.writestr("jena_climate_2009_2016.csv", "\n".join(lines) + "\n")
+    monkeypatch.setenv("SEQLAB_DATA_DIR", str(tmp_path))
+    cfg = config.resolve("jena-temperature")
+    data = load_data(cfg)
+    assert data.columns.names == JENA_COLUMNS and data.columns.targets == ["T (degC)"]
+    assert split_rows(4000, cfg) == {"train": (0, 2000), "valid": (2000, 3000), "test": (3000, 4000)}
+    x, y = data.train[10]  # starts at row 10: reads rows 10, 16, ..., 10 + 6 * 119 = 724
+    rows = (x[:, 1] * data.columns.std[1] + data.columns.mean[1]).round()
+    assert rows[:3].tolist() == [10, 16, 22] and rows[-1].item() == 724 and len(rows) == 120
+    assert data.columns.denormalize_targets(y).round().tolist() == [[724 + 24 * 6]]  # 24 hours later
+    assert data.columns.step_seconds == 600
