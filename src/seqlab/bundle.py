@@ -420,7 +420,7 @@ def evaluate_run(path: str | Path, split: str = "test", overrides: Sequence[str]
 
 def _check_same_vocabularies(predictor: _Predictor, data: object) -> None:
     saved = predictor.saved
-    for name in ("vocab", "src_vocab", "tgt_vocab", "labels", "tags"):
+    for name in ("vocab", "src_vocab", "tgt_vocab", "labels", "tags", "columns"):
         ours = getattr(saved, name)
         if ours is None or ours == () or not hasattr(data, name):
             continue

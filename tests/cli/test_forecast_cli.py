@@ -113,3 +113,12 @@ def test_forecast_run_summary_reports_the_baselines(forecast_run):
         assert entry["beats"] == (summary["test"]["mse"] < summary["baselines"][name]["mse"])
     assert (forecast_run / "plots" / "forecast.png").is_file()
     assert (forecast_run / "plots" / "error-by-step.png").is_file()
+
+
+def test_eval_rescores_the_test_windows(forecast_run):
+    import json
+
+    assert main(["eval", str(forecast_run), "--split", "test"]) == 0
+    scored = json.loads((forecast_run / "eval-test.json").read_text())
+    summary = json.loads((forecast_run / "summary.json").read_text())
+    assert scored["metrics"]["mse"] == pytest.approx(summary["test"]["mse"], rel=1e-6)
