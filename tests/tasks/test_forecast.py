@@ -278,3 +278,16 @@ def test_jena_temperature_recipe_reads_hourly_steps_and_the_temperature_a_day_la
     assert rows[:3].tolist() == [10, 16, 22] and rows[-1].item() == 724 and len(rows) == 120
     assert data.columns.denormalize_targets(y).round().tolist() == [[724 + 24 * 6]]  # 24 hours later
     assert data.columns.step_seconds == 600
+
+
+def test_step_output_forecasts_only_the_horizon(tmp_path):
+    path = write_series(tmp_path / "s.csv", {"a": list(range(60)), "b": [i % 7 for i in range(60)]})
+    cfg = config.apply_overrides(file_cfg(path, targets="b", features="b,a", lookback=6, horizon=3, period=2,
+                                          output="step"), {"model.encoder": "gru", "model.hidden_size": 4})
+    data = load_data(cfg)
+    assert data.columns.names == ["b", "a"] and data.columns.target_index == [0]
+    x, y = data.train[0]  # rows 0..5 in, row 5 + 3 = 8 out
+    assert data.columns.denormalize_targets(y).round().tolist() == [[8 % 7]]
+    assert forecast.build_model(cfg, data)(x.unsqueeze(0)).shape == (1, 1, 1)
+    sums = forecast_report.score_test(None, data, cfg)
+    assert set(sums) == set(forecast_report.BASELINES) and len(sums["linear"].mse_by_step()) == 1
