@@ -258,6 +258,7 @@ class ForecastConfig:
     ridge: float = 1.0  # linear baseline: L2 penalty of its closed-form ridge fit on the training windows
     instance_norm: Literal["none", "last", "mean", "revin"] = "none"  # per-window shift of the input, added back
     # to the output: last value, window mean, or RevIN (mean and std with a learned affine; Kim et al. 2022)
+    cycle: int = 0  # rows per period of a learned pattern removed before and restored after (CycleNet); 0: none
 
     def __post_init__(self) -> None:
         for key in ("lookback", "horizon", "stride", "sampling_rate", "period"):
@@ -265,6 +266,7 @@ class ForecastConfig:
         _require(self.period <= self.lookback, "forecast.period", self.period,
                  f"an integer <= forecast.lookback ({self.lookback}), so a season of history is in every window")
         _require(self.ridge >= 0, "forecast.ridge", self.ridge, "a number >= 0")
+        _require(self.cycle >= 0, "forecast.cycle", self.cycle, "an integer >= 0 (0: no learned cycle)")
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,14 @@ class Forecaster:
                                 "the forecast needs every reading of the last window")
         z = self.columns.normalize(torch.tensor([list(map(float, row)) for row in recent], dtype=torch.float64))
         x = z[::f.sampling_rate].unsqueeze(0)  # (1, L, C)
-        y = self.model.predict_windows(x, self.device)[0]  # (H', T), normalized
+        start = None
+        if f.cycle:  # the learned cycle is indexed by rows since the training series' first row
+            if timestamps is None or self.columns.first_time is None or not self.columns.step_seconds:
+                raise DataError(f"{source}: this model removes a learned {f.cycle}-row cycle, so it needs the "
+                                "rows' timestamps to place them in it")
+            since = timestamps[len(rows) - self.rows_needed] - datetime.fromisoformat(self.columns.first_time)
+            start = torch.tensor([round(since.total_seconds() / self.columns.step_seconds)])
+        y = self.model.predict_windows(x, self.device, start)[0]  # (H', T), normalized
         values = self.columns.denormalize_targets(y.double()).tolist()
         steps = forecast_steps(self.cfg)
         stamps = None

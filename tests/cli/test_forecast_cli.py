@@ -36,7 +36,8 @@ def forecast_run(tmp_path_factory):
     overrides = {"task": "forecast", "data.name": None, "data.train": str(folder / "series.csv"),
                  "data.format": "timeseries-csv", "forecast.time_column": "time", "forecast.targets": "load",
                  "forecast.lookback": 24, "forecast.horizon": 6, "forecast.period": 24,
-                 "forecast.instance_norm": "last", "model.encoder": "linear", "train.epochs": 2}
+                 "forecast.instance_norm": "last", "forecast.cycle": 24, "model.encoder": "linear",
+                 "train.epochs": 2}
     recipe = folder / "recipe.yaml"
     recipe.write_text("task: forecast\n", encoding="utf-8")
     return seqlab.train(recipe, overrides=overrides, out=folder / "run")
@@ -46,15 +47,20 @@ def test_load_gives_a_forecaster_that_matches_the_model_on_the_last_test_window(
     fc = seqlab.load(forecast_run)
     assert isinstance(fc, Forecaster)
     data = load_data(fc.cfg)
-    x, _ = data.test[-1]  # the last test window, normalized as training did it
-    expected = data.columns.denormalize_targets(fc.model.predict_windows(x.unsqueeze(0))[0].double())
+    x, _, start = data.test[-1]  # the last test window, normalized as training did it
+    expected = data.columns.denormalize_targets(fc.model.predict_windows(x.unsqueeze(0), None, torch.tensor([start]))[0].double())
     # the same readings, raw, ending where that window ends
     write_table(tmp_path / "all.csv", 400)
-    series_rows = [[float(r["load"]), float(r["temp"])] for r in csv.DictReader(open(tmp_path / "all.csv"))]
+    table = list(csv.DictReader(open(tmp_path / "all.csv")))
+    series_rows = [[float(r["load"]), float(r["temp"])] for r in table]
+    stamps = [datetime.fromisoformat(r["time"]) for r in table]
     end = data.windows["test"].starts[-1] + 24
-    result = fc.forecast(series_rows[:end])
-    assert result.names == ["load"] and result.steps == [1, 2, 3, 4, 5, 6] and result.timestamps is None
+    result = fc.forecast(series_rows[end - 30:end], stamps[end - 30:end])  # the cycle's phase from the times
+    assert result.names == ["load"] and result.steps == [1, 2, 3, 4, 5, 6]
+    assert result.timestamps[0] == stamps[end - 1] + timedelta(hours=1)
     assert torch.tensor(result.values).numpy() == pytest.approx(expected.numpy(), abs=1e-4)
+    with pytest.raises(DataError, match="learned 24-row cycle, so it needs the rows' timestamps"):
+        fc.forecast(series_rows[:end])
 
 
 def test_forecast_writes_timestamps_at_the_input_step(forecast_run, tmp_path, capsys):

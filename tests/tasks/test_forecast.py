@@ -51,7 +51,8 @@ def test_windows_follow_keras_stride_and_sampling_rate():
     starts = window_starts(0, 20, lookback=3, horizon=2, rate=2, stride=3)
     assert starts == [0, 3, 6, 9]
     w = make_windows(z, 0, starts, [1], lookback=3, horizon=2, rate=2, out_steps=2)
-    x, y = w.examples[1]  # s = 3
+    x, y, s = w.examples[1]
+    assert s == 3
     assert x[:, 0].tolist() == [3, 5, 7]
     assert y[:, 0].tolist() == [109, 111]  # rows 9 and 11 of the target column
     step = make_windows(z, 0, starts, [0], lookback=3, horizon=2, rate=2, out_steps=1)
@@ -61,7 +62,7 @@ def test_windows_follow_keras_stride_and_sampling_rate():
 def test_windows_of_a_split_that_starts_later_are_views_of_its_rows():
     z = torch.arange(30.0).view(-1, 1)
     w = make_windows(z[10:], 10, window_starts(10, 30, 4, 1, 1, 1), [0], 4, 1, 1, 1)
-    x, y = w.examples[0]
+    x, y, _ = w.examples[0]
     assert x[:, 0].tolist() == [10, 11, 12, 13] and y.tolist() == [[14.0]]
     assert x.data_ptr() == z[10:].data_ptr()  # a view, not a copy
 
@@ -117,7 +118,7 @@ def test_constant_column_gets_std_one_and_no_nan(tmp_path):
     path = write_series(tmp_path / "s.csv", {"flat": [3.5] * 40, "a": list(range(40))})
     data = load_data(file_cfg(path, targets="a", lookback=4, horizon=2, period=2))
     assert data.columns.std[0] == 1.0
-    x, _ = data.train[0]
+    x, _, _ = data.train[0]
     assert torch.isfinite(x).all() and torch.all(x[:, 0] == 0)
 
 
@@ -139,7 +140,7 @@ def test_ridge_baseline_equals_numpy_normal_equations():
     starts = window_starts(0, 60, 5, 3, 1, 1)
     w = make_windows(z, 0, starts, [0, 1], 5, 3, 1, 3)
     ridge = forecast_report.RidgeBaseline(w, [0, 1], ridge=0.5)
-    x, y = w.stacked()
+    x, y, _ = w.stacked()
     a = x.double().numpy().transpose(0, 2, 1).reshape(-1, 5)  # each window's channels as rows
     a = np.hstack([a, np.ones((len(a), 1))])
     b = y.double().numpy().transpose(0, 2, 1).reshape(-1, 3)
@@ -183,6 +184,22 @@ def test_revin_is_undone_exactly():
         back = norm.undo(h, m, s, [0, 1, 2])
     assert h.mean(dim=1).numpy() == pytest.approx(norm.beta.detach().expand(4, 3).numpy(), abs=1e-5)
     assert back.numpy() == pytest.approx(x.numpy(), rel=1e-4, abs=1e-3)  # undo divides by gamma + 1e-5
+
+
+def test_learned_cycle_is_removed_at_the_input_rows_and_restored_at_the_forecast_rows():
+    # W = 4 rows, one channel, Q = [0, 10, 20, 30]; a window starting at row 5 with L = 3
+    # reads rows 5, 6, 7 (Q = 10, 20, 30) and forecasts rows 8, 9 (Q = 0, 10). With a zero
+    # linear map the forecast is exactly Q there; the input's cycle never reaches the output.
+    model = forecast.ForecastModel(1, [0], 3, 2, encoder="linear", encoder_module=None, hidden=0, cycle=4)
+    with torch.no_grad():
+        model.cycle.copy_(torch.tensor([[0.0], [10.0], [20.0], [30.0]]))
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+        model.head.weight[:, -1] = 1.0  # now: each step = the last input after the cycle is removed
+        x = torch.tensor([[[11.0], [22.0], [33.0]]])  # rows 5, 6, 7: 1, 2, 3 above the cycle
+        assert model(x, torch.tensor([5])).flatten().tolist() == [0 + 3, 10 + 3]
+    with pytest.raises(ValueError, match="needs each window's first row"):
+        model(x)
 
 
 def test_linear_model_is_channel_independent():
@@ -273,7 +290,7 @@ def test_jena_temperature_recipe_reads_hourly_steps_and_the_temperature_a_day_la
     data = load_data(cfg)
     assert data.columns.names == JENA_COLUMNS and data.columns.targets == ["T (degC)"]
     assert split_rows(4000, cfg) == {"train": (0, 2000), "valid": (2000, 3000), "test": (3000, 4000)}
-    x, y = data.train[10]  # starts at row 10: reads rows 10, 16, ..., 10 + 6 * 119 = 724
+    x, y, _ = data.train[10]  # starts at row 10: reads rows 10, 16, ..., 10 + 6 * 119 = 724
     rows = (x[:, 1] * data.columns.std[1] + data.columns.mean[1]).round()
     assert rows[:3].tolist() == [10, 16, 22] and rows[-1].item() == 724 and len(rows) == 120
     assert data.columns.denormalize_targets(y).round().tolist() == [[724 + 24 * 6]]  # 24 hours later
@@ -286,7 +303,7 @@ def test_step_output_forecasts_only_the_horizon(tmp_path):
                                           output="step"), {"model.encoder": "gru", "model.hidden_size": 4})
     data = load_data(cfg)
     assert data.columns.names == ["b", "a"] and data.columns.target_index == [0]
-    x, y = data.train[0]  # rows 0..5 in, row 5 + 3 = 8 out
+    x, y, _ = data.train[0]  # rows 0..5 in, row 5 + 3 = 8 out
     assert data.columns.denormalize_targets(y).round().tolist() == [[8 % 7]]
     assert forecast.build_model(cfg, data)(x.unsqueeze(0)).shape == (1, 1, 1)
     sums = forecast_report.score_test(None, data, cfg)

@@ -28,6 +28,12 @@ and s its std (``revin`` only, s = 1 otherwise),
 
     x' = (x - m) / s  (revin: x' * gamma + beta)      y_hat = f(x') (revin: (y_hat - beta) / gamma) * s + m
 
+A learned cycle (``forecast.cycle`` = W rows; Lin et al. 2024, "CycleNet: Enhancing Time
+Series Forecasting through Modeling Periodic Patterns") is a (W, C) table Q, trained with
+the rest: the window's rows r_k lose Q[r_k mod W] before the model reads them, and the
+forecast rows get Q[r mod W] back, so the model forecasts what the daily (or weekly) pattern
+does not explain. Rows are counted from the series' first row.
+
 Loss: mean squared error in the normalized space. Metrics: ``mse`` and ``mae`` there (as
 the ETT papers report them, averaged over windows, steps and targets) and ``mae_orig`` in
 the targets' own units.
@@ -56,22 +62,25 @@ EPS = 1e-5  # RevIN's variance floor
 
 @dataclass(frozen=True)
 class ForecastBatch:
-    """x (B, L, C) z-normalized inputs; y (B, H', T) z-normalized targets."""
+    """x (B, L, C) z-normalized inputs; y (B, H', T) z-normalized targets; start (B,) int64,
+    each window's first row in the series."""
 
     x: Tensor
     y: Tensor
+    start: Tensor
 
     def to(self, device: torch.device | str) -> ForecastBatch:
-        return ForecastBatch(self.x.to(device), self.y.to(device))
+        return ForecastBatch(self.x.to(device), self.y.to(device), self.start.to(device))
 
     @property
     def num_tokens(self) -> int:  # the loop weighs batch losses by this: windows here
         return self.x.shape[0]
 
 
-def collate(examples: Sequence[tuple[Tensor, Tensor]]) -> ForecastBatch:
-    """Stack (x (L, C), y (H', T)) windows into one batch."""
-    return ForecastBatch(torch.stack([x for x, _ in examples]), torch.stack([y for _, y in examples]))
+def collate(examples: Sequence[tuple[Tensor, Tensor, int]]) -> ForecastBatch:
+    """Stack (x (L, C), y (H', T), first row) windows into one batch."""
+    return ForecastBatch(torch.stack([x for x, _, _ in examples]), torch.stack([y for _, y, _ in examples]),
+                         torch.tensor([s for _, _, s in examples], dtype=torch.long))
 
 
 class InstanceNorm(nn.Module):
@@ -122,8 +131,16 @@ class ForecastModel(nn.Module):
 
     def __init__(self, num_inputs: int, target_index: list[int], lookback: int, out_steps: int, *,
                  encoder: str, encoder_module: nn.Module | None, hidden: int, pooling: str = "last",
-                 dropout: float = 0.0, instance_norm: str = "none") -> None:
+                 dropout: float = 0.0, instance_norm: str = "none", cycle: int = 0, sampling_rate: int = 1,
+                 horizon: int | None = None) -> None:
         super().__init__()
+        self.cycle_rows, self.sampling_rate = cycle, sampling_rate
+        horizon = out_steps if horizon is None else horizon
+        steps = torch.arange(1, out_steps + 1) if out_steps == horizon else torch.tensor([horizon])
+        # rows after a window's first row: its inputs (L,) and its forecasts (H',)
+        self.register_buffer("input_rows", torch.arange(lookback) * sampling_rate, persistent=False)
+        self.register_buffer("output_rows", (lookback - 1 + steps) * sampling_rate, persistent=False)
+        self.cycle = nn.Parameter(torch.zeros(cycle, num_inputs)) if cycle else None  # (W, C), learned
         self.num_inputs, self.target_index = num_inputs, list(target_index)
         self.lookback, self.out_steps, self.encoder_name, self.pooling = lookback, out_steps, encoder, pooling
         self.num_targets = len(self.target_index)
@@ -142,10 +159,22 @@ class ForecastModel(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"encoder={self.encoder_name!r}, lookback={self.lookback}, out_steps={self.out_steps}, "
-                f"targets={self.target_index}, pooling={self.pooling!r}")
+                f"targets={self.target_index}, pooling={self.pooling!r}, cycle={self.cycle_rows}")
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x (B, L, C) z-normalized -> y_hat (B, H', T) z-normalized."""
+    def forward(self, x: Tensor, start: Tensor | None = None) -> Tensor:
+        """x (B, L, C) z-normalized, start (B,) each window's first row (needed with a cycle)
+        -> y_hat (B, H', T) z-normalized."""
+        if self.cycle is not None:
+            if start is None:
+                raise ValueError("a model with a learned cycle needs each window's first row (start)")
+            x = x - self.cycle[(start[:, None] + self.input_rows) % self.cycle_rows]  # (B, L, C)
+        y = self._forecast(x)
+        if self.cycle is not None:
+            y = y + self.cycle[(start[:, None] + self.output_rows) % self.cycle_rows][..., self.target_index]
+        return y
+
+    def _forecast(self, x: Tensor) -> Tensor:
+        """(B, L, C) -> (B, H', T): instance norm, encoder and head, norm undone."""
         h, m, s = self.norm(x)
         if self.encoder is None:  # linear, mlp: each target channel's L steps -> its H' steps
             channels = h[..., self.target_index].transpose(1, 2)  # (B, T, L)
@@ -172,11 +201,11 @@ class ForecastModel(nn.Module):
         return outputs[:, -1]
 
     def loss(self, batch: ForecastBatch) -> Tensor:
-        return torch.mean((self(batch.x) - batch.y) ** 2)
+        return torch.mean((self(batch.x, batch.start) - batch.y) ** 2)
 
     @torch.no_grad()
     def metrics(self, batch: ForecastBatch) -> dict[str, tuple[float, int]]:
-        error = self(batch.x) - batch.y  # (B, H', T)
+        error = self(batch.x, batch.start) - batch.y  # (B, H', T)
         count = error.numel()
         mse = float((error ** 2).sum())
         return {"loss": (mse, count), "mse": (mse, count), "mae": (float(error.abs().sum()), count),
@@ -184,14 +213,19 @@ class ForecastModel(nn.Module):
 
     @torch.no_grad()
     def predict(self, batch: ForecastBatch) -> Tensor:
-        return self(batch.x)
+        return self(batch.x, batch.start)
 
     @torch.no_grad()
-    def predict_windows(self, x: Tensor, device: torch.device | None = None, batch_size: int = 256) -> Tensor:
-        """x (n, L, C) z-normalized on any device -> y_hat (n, H', T) on the CPU, in eval mode."""
+    def predict_windows(self, x: Tensor, device: torch.device | None = None, start: Tensor | None = None,
+                        batch_size: int = 256) -> Tensor:
+        """x (n, L, C) z-normalized, start (n,) first rows or None -> y_hat (n, H', T) on the CPU, in eval mode."""
         self.eval()
         device = device or self.target_std.device
-        return torch.cat([self(x[lo:lo + batch_size].to(device)).cpu() for lo in range(0, len(x), batch_size)])
+        pieces = []
+        for lo in range(0, len(x), batch_size):
+            first = None if start is None else start[lo:lo + batch_size].to(device)
+            pieces.append(self(x[lo:lo + batch_size].to(device), first).cpu())
+        return torch.cat(pieces)
 
 
 def build_model(cfg: Config, data: ForecastData) -> ForecastModel:
@@ -203,7 +237,8 @@ def build_model(cfg: Config, data: ForecastData) -> ForecastModel:
     encoder, hidden = build_encoder(cfg, columns.num_inputs)
     model = ForecastModel(columns.num_inputs, columns.target_index, f.lookback,
                        f.horizon if f.output == "sequence" else 1, encoder=m.encoder, encoder_module=encoder,
-                       hidden=hidden, pooling=m.pooling, dropout=m.dropout, instance_norm=f.instance_norm)
+                       hidden=hidden, pooling=m.pooling, dropout=m.dropout, instance_norm=f.instance_norm,
+                       cycle=f.cycle, sampling_rate=f.sampling_rate, horizon=f.horizon)
     model.target_std.copy_(torch.tensor([columns.std[i] for i in columns.target_index]))
     return model
 

@@ -56,6 +56,7 @@ class Columns:
     mean: list[float]  # per input column, over the training rows
     std: list[float]  # likewise; 1.0 for a constant column
     step_seconds: float  # the most common time between consecutive rows
+    first_time: str | None = None  # the series' first timestamp (ISO 8601): row 0 of a learned cycle
 
     @property
     def target_index(self) -> list[int]:
@@ -96,7 +97,8 @@ class Columns:
 class Windows:
     """One split's windows as views into its normalized rows (see the module docstring).
 
-    ``examples[i]`` is ``(x (L, C), y (H', T))``; ``starts`` the first row of each window,
+    ``examples[i]`` is ``(x (L, C), y (H', T), s)`` with s the window's first row (counted in
+    the whole series: a learned cycle is indexed by it); ``starts`` the first row of each window,
     counted in the whole series; ``z`` (N, C) the split's rows and ``first_row`` the row
     of the series where they begin."""
 
@@ -105,10 +107,11 @@ class Windows:
     starts: list[int]
     examples: list[tuple[Tensor, Tensor]] = field(repr=False)
 
-    def stacked(self, lo: int = 0, hi: int | None = None) -> tuple[Tensor, Tensor]:
-        """Windows lo..hi as one batch: x (n, L, C), y (n, H', T) (copies)."""
+    def stacked(self, lo: int = 0, hi: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Windows lo..hi as one batch: x (n, L, C), y (n, H', T) (copies), first rows (n,)."""
         chunk = self.examples[lo:hi]
-        return torch.stack([x for x, _ in chunk]), torch.stack([y for _, y in chunk])
+        return (torch.stack([x for x, _, _ in chunk]), torch.stack([y for _, y, _ in chunk]),
+                torch.tensor([s for _, _, s in chunk], dtype=torch.long))
 
 
 @dataclass
@@ -245,7 +248,7 @@ def make_windows(z: Tensor, first_row: int, starts: list[int], target_index: lis
             y = zt[last + horizon * rate:last + horizon * rate + 1]  # (1, T)
         else:
             y = zt[last + rate:last + horizon * rate + 1:rate]  # (H, T)
-        examples.append((x, y))
+        examples.append((x, y, s))
     return Windows(z, first_row, starts, examples)
 
 
@@ -263,7 +266,8 @@ def load_data(cfg: Config) -> ForecastData:
         raise DataError(f"{source}: the training part has no rows (series of {len(rows)} rows)")
     mean, std = train_rows.mean(0), train_rows.std(0, unbiased=False)
     std = torch.where(std > 1e-12 * mean.abs().clamp(min=1.0), std, torch.ones_like(std))  # constant: std 1
-    columns = Columns(names, targets, mean.tolist(), std.tolist(), time_step(series.timestamps))
+    columns = Columns(names, targets, mean.tolist(), std.tolist(), time_step(series.timestamps),
+                      series.timestamps[0].isoformat(sep=" "))
     z = columns.normalize(rows)
     out_steps = f.horizon if f.output == "sequence" else 1
     span_in = f.lookback * f.sampling_rate  # rows before a valid/test split's first forecast row

@@ -61,7 +61,7 @@ class RidgeBaseline:
         gram = torch.zeros(lookback + 1, lookback + 1, dtype=torch.float64)
         cross = torch.zeros(lookback + 1, out_steps, dtype=torch.float64)
         for lo in range(0, len(windows.examples), CHUNK):
-            x, y = windows.stacked(lo, lo + CHUNK)
+            x, y, _ = windows.stacked(lo, lo + CHUNK)
             a = self._inputs(x, target_index)  # (n * T, L + 1)
             gram += a.T @ a
             cross += a.T @ y.double().transpose(1, 2).reshape(-1, out_steps)
@@ -115,13 +115,13 @@ def score_test(model: torch.nn.Module | None, data: ForecastData, cfg: Config, d
                    "seasonal_naive": lambda x: seasonal_naive(x, index, steps, f.period), "linear": ridge}
     if model is not None:
         model.eval()
-        forecasters["model"] = lambda x: model.predict_windows(x, device)
+        forecasters["model"] = lambda x, start: model.predict_windows(x, device, start)
     sums = {name: ErrorSums(len(steps), std) for name in forecasters}
     test = data.windows["test"]
     for lo in range(0, len(test.examples), CHUNK):
-        x, y = test.stacked(lo, lo + CHUNK)
+        x, y, start = test.stacked(lo, lo + CHUNK)
         for name, forecaster in forecasters.items():
-            sums[name].add(forecaster(x), y)
+            sums[name].add(forecaster(x, start) if name == "model" else forecaster(x), y)
     return sums
 
 
@@ -199,7 +199,8 @@ def plot_forecast(model: torch.nn.Module, data: ForecastData, cfg: Config, ridge
     picks = list(range(0, len(test.examples), gap))[:4 if out_steps > 1 else 200]
     x = torch.stack([test.examples[i][0] for i in picks])
     y = torch.stack([test.examples[i][1] for i in picks])
-    curves = {"truth": y, "model": model.predict_windows(x, device),
+    start = torch.tensor([test.examples[i][2] for i in picks])
+    curves = {"truth": y, "model": model.predict_windows(x, device, start),
               "linear (ridge)": ridge(x), "repeat last value": last_value(x, columns.target_index,
                                                                            forecast_steps(cfg))}
     steps = forecast_steps(cfg)
