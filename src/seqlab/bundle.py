@@ -170,7 +170,8 @@ def _read_saved(run_dir: Path, cfg: Config) -> _Saved:
     raise ConfigError(f"{run_dir / CONFIG}: seqlab.load has no predictor for task {cfg.task!r}{hint}")
 
 
-def load(path: str | Path, device: str | torch.device = "cpu") -> Classifier | Tagger | Translator | Generator | Forecaster:
+def load(path: str | Path,
+         device: str | torch.device = "cpu") -> Classifier | Tagger | Translator | Generator | Forecaster:
     """Open the run dir ``path`` and return its predictor (see the module docstring)."""
     run_dir, cfg = read_config(path)
     saved = _read_saved(run_dir, cfg)

@@ -48,7 +48,8 @@ def test_load_gives_a_forecaster_that_matches_the_model_on_the_last_test_window(
     assert isinstance(fc, Forecaster)
     data = load_data(fc.cfg)
     x, _, start = data.test[-1]  # the last test window, normalized as training did it
-    expected = data.columns.denormalize_targets(fc.model.predict_windows(x.unsqueeze(0), None, torch.tensor([start]))[0].double())
+    normalized = fc.model.predict_windows(x.unsqueeze(0), None, torch.tensor([start]))[0]
+    expected = data.columns.denormalize_targets(normalized.double())
     # the same readings, raw, ending where that window ends
     write_table(tmp_path / "all.csv", 400)
     table = list(csv.DictReader(open(tmp_path / "all.csv")))
