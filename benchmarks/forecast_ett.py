@@ -1,6 +1,7 @@
 """ETTh1/ETTh2 at the standard horizons: a forecast recipe's test MSE/MAE beside its baselines.
 
-Trains ``RECIPE`` (default: etth1, switched to each table by ``forecast.table``) at each
+Trains ``RECIPE`` (default: etth1, switched to each table by ``forecast.table``; etth2 is
+etth1 with ``forecast.table: ETTh2``, so the ETTh2 rows are the etth2 recipe) at each
 horizon with ``seqlab.train`` and prints a Markdown table built from each run's summary.json:
 the model's test MSE and MAE (normalized space, all 7 variables), the three baselines on the
 same windows, and the run's wall time. Extra ``--set`` overrides apply to every run.
