@@ -47,7 +47,7 @@ def test_mapping_overrides_and_floats_widen():
     (["train.epochs=three"], "train.epochs: expected an integer, got 'three'"),
     (["model.bidirectional=maybe"], "model.bidirectional: expected true or false, got 'maybe'"),
     (["model.encoder=cnn"], ("model.encoder: expected one of lstm, gru, rnn, conv, transformer, conv+lstm, conv+gru, "
-                              "conv+rnn, got 'cnn'")),
+                              "conv+rnn, linear, mlp, got 'cnn'")),
     (["train.device=tpu"], "train.device: expected one of auto, cpu, cuda, got 'tpu'"),
     (["train.epochs=0"], "train.epochs: expected an integer >= 1, got 0"),
     (["model.dropout=1.5"], "model.dropout: expected a number in [0, 1), got 1.5"),
@@ -56,7 +56,7 @@ def test_mapping_overrides_and_floats_widen():
     (["train.epochs"], "expected KEY=VALUE"),
     ({"train.epochs": True}, "train.epochs: expected an integer, got True"),
     ({"model.encoder": 3}, ("model.encoder: expected one of lstm, gru, rnn, conv, transformer, conv+lstm, conv+gru, "
-                           "conv+rnn, got 3")),
+                           "conv+rnn, linear, mlp, got 3")),
 ])
 def test_bad_overrides_name_the_key(overrides, message):
     with pytest.raises(ConfigError) as err:

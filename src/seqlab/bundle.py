@@ -14,6 +14,7 @@ the dataset, and returns the predictor that fits the task:
 | `seq2seq`  | `Translator`  | ``translate(texts, beam_size=1, ...)``                          |
 | `lm`       | `Generator`   | ``generate(prompt, length, temperature=..., condition=...)``    |
 | `word2vec` | `WordVectors` | ``most_similar(word)``, ``analogy(a, b, c)``, ``[word]`` (CPU)  |
+| `forecast` | `Forecaster`  | ``forecast(rows, timestamps)``, ``forecast_file(csv)`` (seqlab.forecasting) |
 
 Weights load with safetensors only (never pickle), so a bundle from a stranger runs no
 code. Loading never writes to the bundle: the weights file is read as bytes and parsed
@@ -41,7 +42,9 @@ from seqlab.data.batching import pad
 from seqlab.data.generate import GENERATORS
 from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID, SPECIALS, UNK_ID, UnknownTokenWarning, Vocab
 from seqlab.errors import ConfigError, DataError
-from seqlab.tasks import classify, classify_features, get_task, lm
+from seqlab.forecasting import Forecaster
+from seqlab.tasks import classify, classify_features, forecast_data, get_task, lm
+from seqlab.tasks.forecast_data import Columns
 from seqlab.tasks.seq2seq_data import TargetText
 
 WEIGHTS = "model.safetensors"
@@ -127,6 +130,7 @@ class _Saved:
     normalizer: classify_features.Normalizer | None = None  # classify on feature sequences: their z-normalization (features.json)
     train: tuple = ()  # no training examples in a bundle: build_model sizes nothing from them here
     scored_as_text: bool = False  # seq2seq: a corpus run, whose model detokenizes for BLEU/chrF
+    columns: Columns | None = None  # forecast: input and target columns, their normalization, the time step
 
     def target_text(self) -> TargetText:
         return TargetText(self.tgt_vocab, self.tokenizer)
@@ -165,6 +169,8 @@ def _read_saved(run_dir: Path, cfg: Config) -> _Saved:
         return _Saved(tokenizer=tokenize.load(run_dir / "tokenizer.json", cfg.data.tokenizer),
                       vocab=Vocab.load(run_dir / "vocab.json"),
                       conditions=tuple(_read_list(conditions)) if conditions.is_file() else ())
+    if cfg.task == "forecast":
+        return _Saved(columns=Columns.load(run_dir / forecast_data.FILE))
     if cfg.task == "seq2seq":
         return _Saved(tokenizer=tokenize.load(run_dir / "tokenizer.json", cfg.data.tokenizer),
                       src_vocab=Vocab.load(run_dir / "src_vocab.json"), tgt_vocab=Vocab.load(run_dir / "tgt_vocab.json"),
@@ -174,7 +180,8 @@ def _read_saved(run_dir: Path, cfg: Config) -> _Saved:
     raise ConfigError(f"{run_dir / CONFIG}: seqlab.load has no predictor for task {cfg.task!r}{hint}")
 
 
-def load(path: str | Path, device: str | torch.device = "cpu") -> Classifier | Tagger | Translator | Generator | Any:
+def load(path: str | Path,
+         device: str | torch.device = "cpu") -> Classifier | Tagger | Translator | Generator | Forecaster | Any:
     """Open the run dir ``path`` and return its predictor (see the module docstring); a
     word2vec run gives its :class:`~seqlab.embeddings.WordVectors` (on the CPU)."""
     run_dir, cfg = read_config(path)
@@ -186,7 +193,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Classifier | T
     model = get_task(cfg.task).build_model(cfg, saved)
     load_weights(model, run_dir / WEIGHTS)
     model.to(device).eval()
-    predictor = {"classify": Classifier, "tag": Tagger, "seq2seq": Translator, "lm": Generator}[cfg.task]
+    predictor = {"classify": Classifier, "tag": Tagger, "seq2seq": Translator, "lm": Generator,
+                 "forecast": Forecaster}[cfg.task]
     return predictor(run_dir, cfg, model, saved, torch.device(device))
 
 
@@ -456,7 +464,7 @@ def evaluate_run(path: str | Path, split: str = "test", overrides: Sequence[str]
 
 def _check_same_vocabularies(predictor: _Predictor, data: object) -> None:
     saved = predictor.saved
-    for name in ("vocab", "src_vocab", "tgt_vocab", "labels", "tags"):
+    for name in ("vocab", "src_vocab", "tgt_vocab", "labels", "tags", "columns"):
         ours = getattr(saved, name)
         if ours is None or ours == () or not hasattr(data, name):
             continue

@@ -47,8 +47,9 @@ class DataConfig:
     train: str | None = None  # the user's training file (with data.name null)
     valid: str | None = None  # the user's validation file; null: carve data.valid_fraction from train
     test: str | None = None  # the user's test file; null: carve data.test_fraction from train
-    format: Literal["csv", "tsv", "jsonl", "parallel", "text", "conllu", "sequences-jsonl"] = "csv"  # see below
-    # (parallel: source<TAB>target lines for seq2seq; text: one stream for lm; conllu: tag;
+    format: Literal["csv", "tsv", "jsonl", "parallel", "text", "conllu", "sequences-jsonl",
+                    "timeseries-csv"] = "csv"  # the user's files; see below
+    # (parallel: source<TAB>target lines for seq2seq; text: one stream for lm; conllu: tag; timeseries-csv: forecast;
     #  sequences-jsonl: classify numeric feature sequences, {"features": [[...], ...], "label": ...} per line)
     tag_column: str = "upos"  # conllu (tag): the column holding the tags, upos or xpos
     text_column: str = "text"  # column (csv/tsv) or key (jsonl) holding the text
@@ -98,7 +99,10 @@ class ModelConfig:
     # Recurrent layer from seqlab.nn; classify also takes conv (1D convolutions), transformer (self-attention)
     # and conv+lstm / conv+gru / conv+rnn (convolutions shorten the sequence, then the recurrent layer reads it);
     # lm also takes transformer (a causal stack). seq2seq picks its Transformer with model.arch instead.
-    encoder: Literal["lstm", "gru", "rnn", "conv", "transformer", "conv+lstm", "conv+gru", "conv+rnn"] = "lstm"
+    # forecast also takes linear (one map from the window to the horizon, shared by every channel; with
+    # forecast.instance_norm: revin it is RLinear, Li et al. 2023) and mlp (that map plus a residual MLP).
+    encoder: Literal["lstm", "gru", "rnn", "conv", "transformer", "conv+lstm", "conv+gru", "conv+rnn",
+                     "linear", "mlp"] = "lstm"
     # seq2seq: rnn (recurrent encoder-decoder with attention) or transformer (Vaswani et al. 2017: self-attention
     # encoder, causal self-attention + cross-attention decoder, d_model = model.hidden_size, transformer keys below).
     arch: Literal["rnn", "transformer"] = "rnn"
@@ -253,6 +257,41 @@ class Word2VecConfig:
 
 
 @dataclass(frozen=True)
+class ForecastConfig:
+    """Forecasting (task forecast): windows over a table of readings, split in time order, z-normalized.
+
+    Windows follow Keras's ``timeseries_dataset_from_array``: a window starting at row s reads
+    rows s, s + r, ..., s + (lookback - 1) r (r = sampling_rate) and forecasts the rows r, 2r, ...,
+    horizon * r after its last one. The split shares are data.valid_fraction and data.test_fraction.
+    """
+
+    table: str | None = None  # a registry dataset's table (ett_small: ETTh1 or ETTh2); null: its only one
+    time_column: str = "date"  # the timestamp column of the user's timeseries-csv file (data.train)
+    features: str | None = None  # comma-separated input columns; null: every column but the timestamp
+    targets: str = "OT"  # comma-separated columns to forecast (among the inputs); all: every input column
+    lookback: int = 96  # steps the model reads
+    horizon: int = 96  # steps ahead it forecasts
+    output: Literal["sequence", "step"] = "sequence"  # sequence: steps 1..horizon at once; step: step horizon only
+    stride: int = 1  # rows between the first rows of consecutive windows (Keras sequence_stride)
+    sampling_rate: int = 1  # rows per step (6 reads hourly steps from 10-minute rows)
+    split: Literal["fractions", "ett"] = "fractions"  # ett: Informer's 12/4/4 months of hourly rows; see forecast.py
+    missing: Literal["error", "ffill"] = "error"  # empty/NaN cells of data.train: refuse, or forward-fill each column
+    period: int = 24  # seasonal-naive baseline: steps per season (24 hourly steps: a day); <= lookback
+    ridge: float = 1.0  # linear baseline: L2 penalty of its closed-form ridge fit on the training windows
+    instance_norm: Literal["none", "last", "mean", "revin"] = "none"  # per-window shift of the input, added back
+    # to the output: last value, window mean, or RevIN (mean and std with a learned affine; Kim et al. 2022)
+    cycle: int = 0  # rows per period of a learned pattern removed before and restored after (CycleNet); 0: none
+
+    def __post_init__(self) -> None:
+        for key in ("lookback", "horizon", "stride", "sampling_rate", "period"):
+            _require(getattr(self, key) >= 1, f"forecast.{key}", getattr(self, key), "an integer >= 1")
+        _require(self.period <= self.lookback, "forecast.period", self.period,
+                 f"an integer <= forecast.lookback ({self.lookback}), so a season of history is in every window")
+        _require(self.ridge >= 0, "forecast.ridge", self.ridge, "a number >= 0")
+        _require(self.cycle >= 0, "forecast.cycle", self.cycle, "an integer >= 0 (0: no learned cycle)")
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole recipe, resolved: every key has its value."""
 
@@ -263,6 +302,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     word2vec: Word2VecConfig = field(default_factory=Word2VecConfig)
+    forecast: ForecastConfig = field(default_factory=ForecastConfig)
 
 
 # -- loading and saving ----------------------------------------------------------------

@@ -27,6 +27,7 @@ COMMANDS = {
     "predict": "seqlab.cli.predict",
     "translate": "seqlab.cli.translate",
     "generate": "seqlab.cli.generate",
+    "forecast": "seqlab.cli.forecast",
     "similar": "seqlab.cli.similar",
     "analogy": "seqlab.cli.analogy",
     "runs": "seqlab.cli.runs",

@@ -21,7 +21,9 @@ similar length together.
 Optional pieces: a model may offer ``finalize_metrics(totals)``, turning the whole
 split's ``{name: (sum, count)}`` into the metrics (for those that are not means, such
 as macro-F1); a task may offer ``report(model, data, cfg, run_dir, device)``, run after
-the test evaluation, which writes its own files and returns text for the console.
+the test evaluation, which writes its own files and returns text for the console; and
+``summary(data, cfg, test)``, more entries for summary.json (forecast: its baselines and
+how the model compares with them).
 
 A task whose batches must come in an order of its own (a language model reads a token
 stream in consecutive windows and carries its hidden state from one to the next) offers
@@ -52,7 +54,7 @@ from typing import Any
 
 from seqlab.config import did_you_mean
 from seqlab.errors import ConfigError
-from seqlab.tasks import classify, lm, seq2seq, tag, word2vec
+from seqlab.tasks import classify, forecast, lm, seq2seq, tag, word2vec
 from seqlab.tasks.seq2seq_data import example_length as seq2seq_length
 
 
@@ -69,6 +71,7 @@ class Task:
     pick_headline: Callable[..., str] | None = None  # cfg -> headline, where it depends on the recipe
     length: Callable[[Any], int] | None = None  # example -> its length, for train.bucket; see the module docstring
     train_fn: Callable[..., Any] | None = None  # the task's own trainer, handed the whole run; see the module docstring
+    summary: Callable[..., dict] | None = None  # (data, cfg, test metrics) -> more entries for summary.json
 
     def headline_for(self, cfg: Any) -> str:
         """The headline metric of a run of ``cfg``."""
@@ -87,6 +90,8 @@ TASKS = {
                report=lm.report, epoch_batches=lm.epoch_batches),
     "word2vec": Task(headline="analogy_accuracy", load_data=word2vec.load_data, build_model=word2vec.build_model,
                      collate=None, pick_headline=word2vec.headline_for, train_fn=word2vec.train_run),
+    "forecast": Task(headline="mse", load_data=forecast.load_data, build_model=forecast.build_model,
+                     collate=forecast.collate, report=forecast.report, summary=forecast.summary),
 }
 
 

@@ -151,6 +151,8 @@ def _run(cfg: Config, name: str, run_dir: Path, state: Mapping[str, Any] | None,
         "wall_time_s": round(time.perf_counter() - start, 3),  # of this process only, when resumed
         "seqlab_version": seqlab.__version__,
     }
+    if task.summary is not None:  # e.g. forecast: its baselines on the same test windows
+        summary.update(task.summary(data, cfg, test))
     write_atomic(run_dir / "summary.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2) + "\n"))
     if dist is not None:
         dist.barrier()
