@@ -2,14 +2,45 @@
 
 The bundle, eval, predict, translate and runs tests all read these run dirs; a test
 that damages a run works on its own copy (``shutil.copytree``).
+
+The Triton kernels run under Triton's CPU interpreter (``TRITON_INTERPRET=1``). Triton
+decides when it is first imported whether ``@triton.jit`` functions (its own ``tl.zeros``,
+``tl.sum`` among them) are compiled or interpreted, so the variable is set here, before
+anything imports triton, and holds for the session; seqlab's ``auto`` backend never takes
+the Triton kernels, so other tests are unaffected. (This lives in the top-level conftest,
+not in tests/kernels/: a second ``conftest`` module would shadow this one for the tests
+that import its helpers.)
 """
 
 from __future__ import annotations
 
 import csv
+import importlib
+import importlib.util
+import os
 import random
+import sys
+from types import SimpleNamespace
 
 import pytest
+
+if importlib.util.find_spec("triton") is not None and "triton" not in sys.modules:
+    os.environ["TRITON_INTERPRET"] = "1"
+
+
+@pytest.fixture(scope="module")
+def interpreted():
+    """The Triton kernel modules, interpreted on the CPU; skips if triton is not installed."""
+    pytest.importorskip("triton")
+    from triton import knobs
+
+    if not knobs.runtime.interpret or "TRITON_INTERPRET" not in os.environ:
+        pytest.skip("triton was imported before tests/conftest.py could turn on its interpreter")
+    return SimpleNamespace(
+        lstm=importlib.import_module("seqlab.kernels.triton_lstm"),
+        gru=importlib.import_module("seqlab.kernels.triton_gru"),
+        infer=importlib.import_module("seqlab.kernels.triton_infer"),
+    )
 
 TINY = {"train.epochs": 1, "train.checkpoint_every": None}
 

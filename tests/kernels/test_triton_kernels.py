@@ -1,6 +1,6 @@
 """The Triton LSTM and GRU kernels against the reference cell equations (seqlab.nn.cells).
 
-They run under Triton's CPU interpreter (the ``interpreted`` fixture, tests/kernels/conftest.py)
+They run under Triton's CPU interpreter (the ``interpreted`` fixture, tests/conftest.py)
 on small random shapes, with the same recurrent-dropout mask given to both sides.
 
 Tolerances:
