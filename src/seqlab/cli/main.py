@@ -30,6 +30,7 @@ COMMANDS = {
     "similar": "seqlab.cli.similar",
     "analogy": "seqlab.cli.analogy",
     "runs": "seqlab.cli.runs",
+    "bench": "seqlab.cli.bench",
 }
 
 
