@@ -38,19 +38,17 @@ from __future__ import annotations
 import itertools
 import json
 import platform
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
 
+from seqlab.bench_peers import DTYPES, build_call, interleaved, matmul_peak, peak_memory
 from seqlab.errors import ConfigError
 
 CELLS = ("lstm", "gru", "rnn")
 MODES = ("train", "infer")
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 CONTENDERS = ("torch.nn", "reference", "native", "fused", "auto", "triton", "keras")
 DEFAULT_CONTENDERS = ("torch.nn", "reference", "fused", "auto", "triton")
 _GATES = {"lstm": 4, "gru": 3, "rnn": 1}
@@ -114,9 +112,9 @@ def _check_choice(name: str, value, choices: tuple[str, ...]) -> None:
         raise ConfigError(f"bench: {name} must be one of {', '.join(choices)}; got {value!r}")
 
 
-_CPU = dict(batch=32, steps=100, input_size=128, hidden_size=256)
-_H100 = dict(batch=64, steps=256, input_size=512, hidden_size=512, num_layers=2, dtype="float16")
-_STREAM = dict(steps=512, input_size=512, hidden_size=512, dtype="float16", mode="infer")
+_CPU = {"batch": 32, "steps": 100, "input_size": 128, "hidden_size": 256}
+_H100 = {"batch": 64, "steps": 256, "input_size": 512, "hidden_size": 512, "num_layers": 2, "dtype": "float16"}
+_STREAM = {"steps": 512, "input_size": 512, "hidden_size": 512, "dtype": "float16", "mode": "infer"}
 
 # Named grids. cpu-small is the speed issue's CPU shape; h100 its GPU table; tiny a smoke test.
 PRESETS: dict[str, tuple[LayerConfig, ...]] = {
@@ -213,7 +211,7 @@ def parse_contenders(names: str | list[str]) -> tuple[str, ...]:
     return tuple(ordered)
 
 
-# -- FLOPs and the matmul peak ----------------------------------------------------------
+# -- FLOPs ----------------------------------------------------------
 
 
 def layer_flops(config: LayerConfig) -> int:
@@ -236,190 +234,6 @@ def layer_flops(config: LayerConfig) -> int:
         width_in = c.input_size if layer == 0 else directions * c.hidden_size
         total += directions * 2 * c.batch * c.steps * gates * c.hidden_size * (width_in + c.hidden_size)
     return 3 * total if c.mode == "train" else total
-
-
-def matmul_peak(device: torch.device, dtype: torch.dtype, size: int | None = None, repeats: int = 5) -> float:
-    """FLOP/s of one square matmul (size × size, 2·size³ FLOPs), the median of ``repeats``."""
-    size = size or (8192 if device.type == "cuda" else 1024)
-    a = torch.randn(size, size, device=device).to(dtype)
-    b = torch.randn(size, size, device=device).to(dtype)
-    seconds = _median_seconds(lambda: torch.mm(a, b), device, warmup=2, repeats=repeats, iters=1)
-    return 2 * size**3 / seconds
-
-
-# -- timing -------------------------------------------------------------------------------
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _time_once(call: Callable[[], object], device: torch.device, iters: int, host_clock: bool = False) -> float:
-    """Seconds per call over ``iters`` calls: CUDA events on a GPU, perf_counter on the CPU."""
-    if device.type == "cuda" and not host_clock:
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(iters):
-            call()
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end) / 1e3 / iters
-    begin = time.perf_counter()
-    for _ in range(iters):
-        call()
-    return (time.perf_counter() - begin) / iters
-
-
-def _median_seconds(call, device, warmup: int, repeats: int, iters: int) -> float:
-    for _ in range(warmup):
-        call()
-    _sync(device)
-    return statistics.median(_time_once(call, device, iters) for _ in range(repeats))
-
-
-def _interleaved(calls: dict[str, Call], device, warmup: int, repeats: int, iters: int) -> dict[str, float]:
-    """Median seconds per call of each contender, the contenders taking turns each round."""
-    for call in calls.values():
-        for _ in range(warmup):
-            call.run()
-    _sync(device)
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            _sync(device)
-            times[name].append(_time_once(call.run, device, iters, call.host_clock))
-    return {name: statistics.median(ts) for name, ts in times.items()}
-
-
-def _peak_memory(call: Callable, device: torch.device) -> int | None:
-    """Bytes allocated at the peak of one call (CUDA only; None on the CPU)."""
-    if device.type != "cuda":
-        return None
-    _sync(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    call()
-    _sync(device)
-    return int(torch.cuda.max_memory_allocated(device))
-
-
-# -- contenders ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Call:
-    """One contender's step on one configuration; ``host_clock`` when it blocks until done
-    (Keras), so perf_counter times it even on a GPU."""
-
-    run: Callable[[], object]
-    host_clock: bool = False
-
-
-def torch_contender(config: LayerConfig, name: str, device: torch.device, seed: int = 0) -> Call:
-    """A training or inference step of torch.nn's layer or of seqlab.nn's with ``backend=name``.
-
-    Every contender gets the same weights (the same seed) and the same input x (B, T, I).
-    Raises ValueError (or the error the layer raises) when it cannot run ``config``.
-    """
-    import importlib.util
-
-    from seqlab import nn as snn
-
-    dtype = DTYPES[config.dtype]
-    shape = dict(num_layers=config.num_layers, bidirectional=config.bidirectional, batch_first=True)
-    peers = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
-    ours = {"lstm": snn.LSTM, "gru": snn.GRU, "rnn": snn.RNN}
-    torch.manual_seed(seed)
-    if name == "torch.nn":
-        peer = peers[config.cell].__name__
-        if config.layer_norm:
-            raise ValueError(f"torch.nn.{peer} has no layer norm")
-        if config.recurrent_dropout and config.mode == "train":
-            raise ValueError(f"torch.nn.{peer} has no recurrent dropout")
-        layer = peers[config.cell](config.input_size, config.hidden_size, **shape)
-    else:
-        if name == "triton" and importlib.util.find_spec("triton") is None:
-            raise ValueError("backend='triton' needs the triton package, which is not installed")
-        if name == "triton" and device.type != "cuda":
-            raise ValueError("backend='triton' needs a CUDA GPU")
-        extras = dict(recurrent_dropout=config.recurrent_dropout, layer_norm=config.layer_norm, backend=name)
-        layer = ours[config.cell](config.input_size, config.hidden_size, **shape, **extras)
-    layer = layer.to(device=device, dtype=dtype)
-    x = torch.randn(config.batch, config.steps, config.input_size, device=device, dtype=dtype)  # (B, T, I)
-    if config.mode == "infer":
-        layer.eval()
-
-        def infer() -> None:
-            with torch.inference_mode():
-                layer(x)
-
-        infer()  # fail here, not inside the timing, if the backend cannot run it
-        return Call(infer)
-
-    layer.train()
-    x.requires_grad_(True)
-    optimizer = torch.optim.SGD(layer.parameters(), lr=1e-4)
-
-    def train() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        x.grad = None
-        output, _ = layer(x)  # (B, T, D*H)
-        output.sum(dtype=torch.float32).backward()
-        optimizer.step()
-
-    train()
-    return Call(train)
-
-
-def keras_contender(config: LayerConfig, seed: int = 0) -> Call:
-    """The same step in Keras 3 on the JAX backend (``train_on_batch`` / ``predict_on_batch``).
-
-    Needs ``pip install keras jax``; sets ``KERAS_BACKEND=jax`` unless keras is already
-    imported. The model stacks ``keras.layers.LSTM / GRU / SimpleRNN`` (wrapped in
-    ``Bidirectional`` when asked) with ``recurrent_dropout``; training minimizes the sum
-    of the outputs with plain SGD, as the torch contenders do. Raises ImportError when
-    keras or jax is missing and ValueError for what Keras cannot run (layer norm).
-    """
-    import importlib.util
-    import os
-    import sys
-
-    missing = [pkg for pkg in ("keras", "jax") if importlib.util.find_spec(pkg) is None]
-    if missing:
-        raise ImportError(f"{' and '.join(missing)} not installed (pip install keras jax)")
-    if config.layer_norm:
-        raise ValueError("Keras's recurrent layers have no layer norm of the gates")
-    if "keras" not in sys.modules:
-        os.environ.setdefault("KERAS_BACKEND", "jax")
-    import keras
-    import numpy as np
-
-    if keras.backend.backend() != "jax":
-        raise ValueError(f"keras runs on the {keras.backend.backend()} backend; set KERAS_BACKEND=jax")
-    keras.utils.set_random_seed(seed)
-    cells = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}
-    inputs = keras.Input((config.steps, config.input_size), batch_size=config.batch, dtype=config.dtype)
-    hidden = inputs
-    for _ in range(config.num_layers):
-        layer = cells[config.cell](
-            config.hidden_size, return_sequences=True, recurrent_dropout=config.recurrent_dropout, dtype=config.dtype
-        )
-        hidden = (keras.layers.Bidirectional(layer) if config.bidirectional else layer)(hidden)
-    model = keras.Model(inputs, hidden)
-    x = np.random.default_rng(seed).standard_normal((config.batch, config.steps, config.input_size))
-    x = x.astype(config.dtype)
-    if config.mode == "infer":
-        run = lambda: model.predict_on_batch(x)  # noqa: E731 (returns numpy: it has finished)
-    else:
-        model.compile(optimizer=keras.optimizers.SGD(1e-4), loss=lambda _, y: keras.ops.sum(y))
-        target = np.zeros(tuple(model.output.shape), dtype=config.dtype)
-        run = lambda: model.train_on_batch(x, target)  # noqa: E731 (returns the loss: it has finished)
-    run()
-    return Call(run, host_clock=True)
-
-
-def _build(config: LayerConfig, name: str, device: torch.device) -> Call:
-    return keras_contender(config) if name == "keras" else torch_contender(config, name, device)
 
 
 # -- the run --------------------------------------------------------------------------------
@@ -498,10 +312,10 @@ def run_bench(
         calls, reasons = {}, {}
         for name in contenders:
             try:
-                calls[name] = _build(config, name, device)
+                calls[name] = build_call(config, name, device)
             except (ValueError, TypeError, RuntimeError, NotImplementedError, ImportError) as err:
                 reasons[name] = str(err).splitlines()[0] if str(err) else type(err).__name__
-        seconds = _interleaved(calls, device, settings.warmup, settings.repeats, settings.iters)
+        seconds = interleaved(calls, device, settings.warmup, settings.repeats, settings.iters)
         flops = layer_flops(config)
         for name in contenders:
             row = {"config": asdict(config), "label": config.label(), "contender": name, "flops": flops}
@@ -516,7 +330,7 @@ def run_bench(
                 seconds=s,
                 tokens_per_s=config.tokens / s,
                 vs_torch_nn=None if peer is None else peer / s,
-                peak_memory_bytes=None if calls[name].host_clock else _peak_memory(calls[name].run, device),
+                peak_memory_bytes=None if calls[name].host_clock else peak_memory(calls[name].run, device),
                 matmul_peak_share=flops / s / peaks[config.dtype],
             )
             results.append(row)
@@ -543,22 +357,24 @@ def to_markdown(report: dict) -> str:
     where = m.get("gpu") or f"CPU ({m['cpu']}), {m['threads']} threads"
     peaks = ", ".join(f"{d} {p / 1e9:,.0f} GFLOP/s" for d, p in report["matmul_peak"].items())
     lines = [
-        f"{where}; torch {m['torch']}; median of {s['repeats']} interleaved rounds × {s['iters']} calls "
-        f"after {s['warmup']} warm-up calls; matmul peak {peaks}.",
+        (
+            f"{where}; torch {m['torch']}; median of {s['repeats']} interleaved rounds × {s['iters']} calls "
+            f"after {s['warmup']} warm-up calls; matmul peak {peaks}."
+        ),
         "",
-        "| config | contender | tokens/s | ms/call | vs torch.nn | peak MiB | % matmul peak |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| config | contender | tokens/s | ms/call | vs torch.nn | peak MiB | % matmul peak | note |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in report["results"]:
         head = f"| {row['label']} | {row['contender']} |"
         if row["status"] != "ok":
-            lines.append(f"{head} n/a | | | | {row['reason'].replace('|', '/')} |")
+            lines.append(f"{head} n/a | | | | | {row['reason'].replace('|', '/')} |")
             continue
         ratio = "" if row["vs_torch_nn"] is None else f"{row['vs_torch_nn']:.2f}×"
         memory = "n/a" if row["peak_memory_bytes"] is None else f"{row['peak_memory_bytes'] / 2**20:,.0f}"
         lines.append(
             f"{head} {row['tokens_per_s']:,.0f} | {row['seconds'] * 1e3:.2f} | {ratio} | {memory} "
-            f"| {100 * row['matmul_peak_share']:.1f}% |"
+            f"| {100 * row['matmul_peak_share']:.1f}% | |"
         )
     return "\n".join(lines) + "\n"
 
@@ -570,7 +386,9 @@ def write_report(report: dict, json_path: str | Path | None = None, markdown_pat
         Path(markdown_path).write_text(to_markdown(report))
 
 
-def configs_from(preset: str | None = None, grid: str | Path | None = None, flags: dict | None = None) -> list[LayerConfig]:
+def configs_from(
+    preset: str | None = None, grid: str | Path | None = None, flags: dict | None = None
+) -> list[LayerConfig]:
     """The configurations to run: a preset, a YAML grid file, or a grid from flags.
 
     ``flags`` maps LayerConfig fields to a value or list of values; with a preset or a
