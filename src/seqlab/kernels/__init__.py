@@ -5,6 +5,9 @@
   buffers and fused gate math; the backward runs the reverse loop and then computes the
   recurrent weight gradient as one large matrix product over all steps, instead of one
   small product per step as autograd through the per-step loop does.
+- :mod:`seqlab.kernels.onednn`: the matrix products they make, through oneDNN in float32
+  (weights packed once per call), and the input projection of all steps with a backward
+  whose large products go through oneDNN too.
 
 The caller (:mod:`seqlab.nn.recurrent`) computes the input projection of all steps,
 reverses sequences for the backward direction and loops over layers and directions; a
