@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from seqlab import bench
+from seqlab import bench, bench_peers
 from seqlab import nn as snn
 from seqlab.bench import LayerConfig, layer_flops
 from seqlab.errors import ConfigError
@@ -96,6 +96,12 @@ def test_bad_contenders_presets_and_settings():
         bench.configs_from("h200")
     with pytest.raises(ConfigError, match="repeats must be an integer >= 1, got 0"):
         bench.BenchSettings(repeats=0)
+    with pytest.raises(ConfigError, match="clock must be one of wall, process; got 'cpu'"):
+        bench.BenchSettings(clock="cpu")
+    with pytest.raises(ConfigError, match="clock 'process' .* measures the CPU only"):
+        bench.run_bench(
+            [LayerConfig(**TINY)], ("torch.nn",), torch.device("cuda"), bench.BenchSettings(clock="process")
+        )
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="torch sees no CUDA GPU"):
             bench.resolve_device("cuda")
@@ -120,7 +126,9 @@ def test_report_rows_ratios_and_na_reasons():
     assert plain["status"] == "ok" and plain["vs_torch_nn"] == 1.0
     assert plain["tokens_per_s"] == pytest.approx(6 / plain["seconds"])
     assert plain["flops"] == 3 * 2160
-    assert plain["matmul_peak_share"] == pytest.approx(plain["flops"] / plain["seconds"] / report["matmul_peak"]["float32"])
+    assert plain["matmul_peak_share"] == pytest.approx(
+        plain["flops"] / plain["seconds"] / report["matmul_peak"]["float32"]
+    )
     assert plain["peak_memory_bytes"] is None  # not measured on the CPU
     auto = rows[(configs[0].label(), "auto")]
     assert auto["vs_torch_nn"] == pytest.approx(plain["seconds"] / auto["seconds"])
@@ -153,3 +161,15 @@ def test_triton_backend_without_a_gpu_is_an_error_naming_it():
         pytest.skip("a GPU is present")
     with pytest.raises((ValueError, RuntimeError), match="triton"):
         snn.LSTM(4, 5, backend="triton")(torch.randn(3, 2, 4))
+
+
+def test_keras_contender_runs_when_installed():
+    if not (importlib.util.find_spec("keras") and importlib.util.find_spec("jax")):
+        pytest.skip("keras and jax are not installed (benchmark-only: pip install keras jax)")
+    configs = [LayerConfig(**TINY, recurrent_dropout=0.25), LayerConfig(**TINY, cell="gru", mode="infer")]
+    report = bench.run_bench(configs, ("torch.nn", "keras"), CPU, QUICK)
+    keras_rows = [r for r in report["results"] if r["contender"] == "keras"]
+    assert [r["status"] for r in keras_rows] == ["ok", "ok"]
+    assert keras_rows[0]["vs_torch_nn"] is None and keras_rows[1]["vs_torch_nn"] > 0
+    with pytest.raises(ValueError, match="no layer norm"):
+        bench_peers.keras_contender(LayerConfig(**TINY, layer_norm=True))

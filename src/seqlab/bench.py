@@ -20,7 +20,8 @@ reason, taken from the error the layer raised.
 Timing: every contender runs ``warmup`` calls, then ``repeats`` rounds in which each
 contender in turn runs ``iters`` calls, so drift on a shared machine hits all alike; the
 figure is the median over rounds of the time per call, measured with CUDA events on a
-GPU and ``time.perf_counter`` on the CPU. A training call is forward, ``loss =
+GPU and ``time.perf_counter`` on the CPU (or, with ``clock="process"``, the process's CPU
+time, which on a shared CPU leaves out the time other processes held the cores). A training call is forward, ``loss =
 output.sum()``, backward and one plain SGD step (Keras's ``train_on_batch`` does the
 same with its SGD); an inference call is the forward pass in eval mode without autograd.
 
@@ -29,8 +30,8 @@ to torch.nn's on the same configuration, peak memory (``torch.cuda.max_memory_al
 over one call on a GPU; ``n/a`` on the CPU, where torch's allocator is invisible to
 tracemalloc and the process's peak RSS is a high-water mark shared by all contenders),
 and the share of the device's matmul peak: the layer's matrix-product FLOPs
-(:func:`layer_flops`) per second over those of one large matmul at the same dtype,
-measured once at the start (:func:`matmul_peak`).
+(:func:`layer_flops`) per second over those of one large matmul at the same dtype, the
+fastest of a few measured once at the start (:func:`~seqlab.bench_peers.matmul_peak`).
 """
 
 from __future__ import annotations
@@ -247,6 +248,7 @@ class BenchSettings:
     repeats: int = 5  # interleaved rounds; the figure is their median
     iters: int = 2  # calls per contender per round
     matmul_size: int | None = None  # side of the peak matmul; None: 8192 on a GPU, 1024 on the CPU
+    clock: str = "wall"  # wall (perf_counter / CUDA events) | process (CPU time; CPU only, for shared machines)
 
     def __post_init__(self) -> None:
         for name in ("warmup", "repeats", "iters"):
@@ -254,6 +256,7 @@ class BenchSettings:
             low = 0 if name == "warmup" else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"bench: {name} must be an integer >= {low}, got {value!r}")
+        _check_choice("clock", self.clock, ("wall", "process"))
         if self.matmul_size is not None and (not isinstance(self.matmul_size, int) or self.matmul_size < 1):
             raise ConfigError(f"bench: matmul_size must be a positive integer, got {self.matmul_size!r}")
 
@@ -301,11 +304,13 @@ def run_bench(
     import gc
 
     device = device or resolve_device(None)
+    if settings.clock == "process" and device.type != "cpu":
+        raise ConfigError("bench: clock 'process' (CPU time) measures the CPU only; use the wall clock on a GPU")
     contenders = parse_contenders(contenders)
     log = log or (lambda _: None)
     peaks = {}
     for dtype in dict.fromkeys(c.dtype for c in configs):
-        peaks[dtype] = matmul_peak(device, DTYPES[dtype], settings.matmul_size)
+        peaks[dtype] = matmul_peak(device, DTYPES[dtype], settings.matmul_size, clock=settings.clock)
         log(f"matmul peak {dtype}: {peaks[dtype] / 1e9:,.1f} GFLOP/s")
     results = []
     for config in configs:
@@ -315,7 +320,7 @@ def run_bench(
                 calls[name] = build_call(config, name, device)
             except (ValueError, TypeError, RuntimeError, NotImplementedError, ImportError) as err:
                 reasons[name] = str(err).splitlines()[0] if str(err) else type(err).__name__
-        seconds = interleaved(calls, device, settings.warmup, settings.repeats, settings.iters)
+        seconds = interleaved(calls, device, settings.warmup, settings.repeats, settings.iters, settings.clock)
         flops = layer_flops(config)
         for name in contenders:
             row = {"config": asdict(config), "label": config.label(), "contender": name, "flops": flops}
@@ -358,7 +363,8 @@ def to_markdown(report: dict) -> str:
     peaks = ", ".join(f"{d} {p / 1e9:,.0f} GFLOP/s" for d, p in report["matmul_peak"].items())
     lines = [
         (
-            f"{where}; torch {m['torch']}; median of {s['repeats']} interleaved rounds × {s['iters']} calls "
+            f"{where}; torch {m['torch']}; {'CPU time' if s['clock'] == 'process' else 'wall clock'}, "
+            f"median of {s['repeats']} interleaved rounds × {s['iters']} calls "
             f"after {s['warmup']} warm-up calls; matmul peak {peaks}."
         ),
         "",

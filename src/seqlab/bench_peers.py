@@ -23,12 +23,17 @@ if TYPE_CHECKING:
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype, size: int | None = None, repeats: int = 5) -> float:
-    """FLOP/s of one square matmul (size × size, 2·size³ FLOPs), the median of ``repeats``."""
+def matmul_peak(
+    device: torch.device, dtype: torch.dtype, size: int | None = None, repeats: int = 5, clock: str = "wall"
+) -> float:
+    """FLOP/s of one square matmul (size × size, 2·size³ FLOPs), the fastest of ``repeats``
+    (a peak: on a shared machine the median would count other processes' load)."""
     size = size or (8192 if device.type == "cuda" else 1024)
     a = torch.randn(size, size, device=device).to(dtype)
     b = torch.randn(size, size, device=device).to(dtype)
-    seconds = _median_seconds(lambda: torch.mm(a, b), device, warmup=2, repeats=repeats, iters=1)
+    torch.mm(a, b)
+    _sync(device)
+    seconds = min(_time_once(lambda: torch.mm(a, b), device, 1, clock=clock) for _ in range(repeats))
     return 2 * size**3 / seconds
 
 
@@ -40,8 +45,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time_once(call: Callable[[], object], device: torch.device, iters: int, host_clock: bool = False) -> float:
-    """Seconds per call over ``iters`` calls: CUDA events on a GPU, perf_counter on the CPU."""
+def _time_once(
+    call: Callable[[], object], device: torch.device, iters: int, host_clock: bool = False, clock: str = "wall"
+) -> float:
+    """Seconds per call over ``iters`` calls: CUDA events on a GPU, else ``time.perf_counter``,
+    or with ``clock="process"`` the process's CPU time (``time.process_time``: on a shared
+    CPU it leaves out the time other processes held the cores; with one thread it is the
+    work done, with more it also counts threads waiting for each other)."""
     if device.type == "cuda" and not host_clock:
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
@@ -50,20 +60,16 @@ def _time_once(call: Callable[[], object], device: torch.device, iters: int, hos
         end.record()
         end.synchronize()
         return start.elapsed_time(end) / 1e3 / iters
-    begin = time.perf_counter()
+    now = time.process_time if clock == "process" else time.perf_counter
+    begin = now()
     for _ in range(iters):
         call()
-    return (time.perf_counter() - begin) / iters
+    return (now() - begin) / iters
 
 
-def _median_seconds(call, device, warmup: int, repeats: int, iters: int) -> float:
-    for _ in range(warmup):
-        call()
-    _sync(device)
-    return statistics.median(_time_once(call, device, iters) for _ in range(repeats))
-
-
-def interleaved(calls: dict[str, Call], device, warmup: int, repeats: int, iters: int) -> dict[str, float]:
+def interleaved(
+    calls: dict[str, Call], device, warmup: int, repeats: int, iters: int, clock: str = "wall"
+) -> dict[str, float]:
     """Median seconds per call of each contender, the contenders taking turns each round."""
     for call in calls.values():
         for _ in range(warmup):
@@ -73,7 +79,7 @@ def interleaved(calls: dict[str, Call], device, warmup: int, repeats: int, iters
     for _ in range(repeats):
         for name, call in calls.items():
             _sync(device)
-            times[name].append(_time_once(call.run, device, iters, call.host_clock))
+            times[name].append(_time_once(call.run, device, iters, call.host_clock, clock))
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 

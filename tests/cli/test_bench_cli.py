@@ -26,9 +26,12 @@ def test_bench_writes_json_and_markdown(tmp_path, capsys):
     assert "| gru train B=2 T=3 I=4 H=5 fp32 | auto |" in printed
 
 
-def test_bench_preset_with_a_flag(capsys):
-    assert main(["bench", "--preset", "tiny", "--steps", "2", "--contenders", "torch.nn", *FAST]) == 0
-    assert capsys.readouterr().out.count("T=2 ") == 2  # the tiny preset's two configs, shortened
+def test_bench_preset_with_a_flag_on_the_process_clock(capsys):
+    argv = ["bench", "--preset", "tiny", "--steps", "2", "--contenders", "torch.nn", "--clock", "process", *FAST]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count("T=2 ") == 2  # the tiny preset's two configs, shortened
+    assert "CPU time, median of 1 interleaved rounds" in out
 
 
 @pytest.mark.parametrize(
@@ -42,6 +45,7 @@ def test_bench_preset_with_a_flag(capsys):
         (["--repeats", "0"], "repeats must be an integer >= 1"),
         (["--device", "tpu"], "device must be cpu or cuda, got 'tpu'"),
         (["--threads", "0"], "--threads must be >= 1"),
+        (["--clock", "cycles"], "clock must be one of wall, process; got 'cycles'"),
     ],
 )
 def test_bad_flags_are_one_line_errors(argv, message, capsys):

@@ -51,6 +51,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--warmup", type=int, default=None, help="untimed calls per contender (default 2)")
     parser.add_argument("--repeats", type=int, default=None, help="interleaved timed rounds (default 5)")
     parser.add_argument("--iters", type=int, default=None, help="calls per contender per round (default 2)")
+    parser.add_argument(
+        "--clock",
+        default=None,
+        help="wall (default) or process: CPU time of this process, steadier on a shared CPU (best with --threads 1)",
+    )
     parser.add_argument("--json", metavar="PATH", help="write the full report as JSON")
     parser.add_argument("--markdown", metavar="PATH", help="write the table as Markdown")
     return parser
@@ -65,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     flags = {name: value for name, value in flags.items() if value is not None}
     configs = bench.configs_from(args.preset, args.grid, flags)
     contenders = bench.parse_contenders(args.contenders or list(bench.DEFAULT_CONTENDERS))
-    settings = {k: getattr(args, k) for k in ("warmup", "repeats", "iters") if getattr(args, k) is not None}
+    settings = {k: getattr(args, k) for k in ("warmup", "repeats", "iters", "clock") if getattr(args, k) is not None}
     settings = bench.BenchSettings(**settings)
     device = bench.resolve_device(args.device)
     if args.threads is not None:
