@@ -149,14 +149,16 @@ def torch_contender(config: LayerConfig, name: str, device: torch.device, seed: 
 
     layer.train()
     x.requires_grad_(True)
-    optimizer = torch.optim.SGD(layer.parameters(), lr=1e-4)
+    params = list(layer.parameters())
 
     def train() -> None:
-        optimizer.zero_grad(set_to_none=True)
+        for p in params:
+            p.grad = None
         x.grad = None
         output, _ = layer(x)  # (B, T, D*H)
         output.sum(dtype=torch.float32).backward()
-        optimizer.step()
+        with torch.no_grad():  # plain SGD, p -= lr * grad (torch.optim's first import costs seconds)
+            torch._foreach_add_(params, [p.grad for p in params], alpha=-1e-4)
 
     train()
     return Call(train)
