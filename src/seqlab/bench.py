@@ -359,7 +359,7 @@ def run_bench(
 def to_markdown(report: dict) -> str:
     """The report as a Markdown table, one row per (configuration, contender), with a header line."""
     m, s = report["machine"], report["settings"]
-    where = m.get("gpu") or f"CPU ({m['cpu']}), {m['threads']} threads"
+    where = m.get("gpu") or f"CPU ({m['cpu']}), {m['threads']} thread{'s' if m['threads'] != 1 else ''}"
     peaks = ", ".join(f"{d} {p / 1e9:,.0f} GFLOP/s" for d, p in report["matmul_peak"].items())
     lines = [
         (
