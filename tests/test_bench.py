@@ -174,3 +174,13 @@ def test_keras_contender_runs_when_installed():
     assert keras_rows[0]["vs_torch_nn"] > 0 and keras_rows[1]["vs_torch_nn"] is None
     with pytest.raises(ValueError, match="no layer norm"):
         bench_peers.keras_contender(LayerConfig(**TINY, layer_norm=True))
+
+
+def test_the_shipped_grid_file_loads():
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "recurrent_variants.yaml"
+    configs = bench.load_grid(path)
+    assert len(configs) == 8
+    assert sum(c.recurrent_dropout > 0 for c in configs) == 2 and sum(c.layer_norm for c in configs) == 1
+    assert {c.batch for c in configs if c.mode == "infer"} == {1, 8}
