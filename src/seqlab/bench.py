@@ -20,10 +20,11 @@ reason, taken from the error the layer raised.
 Timing: every contender runs ``warmup`` calls, then ``repeats`` rounds in which each
 contender in turn runs ``iters`` calls, so drift on a shared machine hits all alike; the
 figure is the median over rounds of the time per call, measured with CUDA events on a
-GPU and ``time.perf_counter`` on the CPU (or, with ``clock="process"``, the process's CPU
-time, which on a shared CPU leaves out the time other processes held the cores). A training call is forward, ``loss =
-output.sum()``, backward and one plain SGD step (Keras's ``train_on_batch`` does the
-same with its SGD); an inference call is the forward pass in eval mode without autograd.
+GPU and ``time.perf_counter`` on the CPU (or, with ``clock="process"``, the process's
+CPU time, which on a shared CPU leaves out the time other processes held the cores). A
+training call is forward, ``loss = output.sum()``, backward and one plain SGD step
+(Keras's ``train_on_batch`` does the same with its SGD); an inference call is the
+forward pass in eval mode without autograd.
 
 Reported per row: tokens/s (B·T per call), milliseconds per call, the ratio of tokens/s
 to torch.nn's on the same configuration, peak memory (``torch.cuda.max_memory_allocated``
