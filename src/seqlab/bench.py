@@ -18,7 +18,8 @@ CPU loop on a GPU, a backend that is not installed) gives a row marked ``n/a`` w
 reason, taken from the error the layer raised.
 
 Timing: every contender runs ``warmup`` calls, then ``repeats`` rounds in which each
-contender in turn runs ``iters`` calls, so drift on a shared machine hits all alike; the
+contender in turn runs one untimed call and ``iters`` timed ones, so drift on a shared
+machine hits all alike and no contender is timed on the caches another left; the
 figure is the median over rounds of the time per call, measured with CUDA events on a
 GPU and ``time.perf_counter`` on the CPU (or, with ``clock="process"``, the process's
 CPU time, which on a shared CPU leaves out the time other processes held the cores). A
