@@ -5,6 +5,9 @@
   buffers and fused gate math; the backward runs the reverse loop and then computes the
   recurrent weight gradient as one large matrix product over all steps, instead of one
   small product per step as autograd through the per-step loop does.
+- :mod:`seqlab.kernels.onednn`: the matrix products they make, through oneDNN in float32
+  (weights packed once per call), and the input projection of all steps with a backward
+  whose large products go through oneDNN too.
 - :mod:`seqlab.kernels.triton_lstm`, :mod:`seqlab.kernels.triton_gru`: the same layers on
   CUDA GPUs as Triton kernels (design in :mod:`seqlab.kernels.triton_common`), with
   recurrent dropout and layer norm: one launch runs the whole sequence, forward or

@@ -9,7 +9,9 @@ Why it is faster than autograd through the per-step loop:
 
 - forward: preallocated buffers written with ``out=``/in-place ops, both biases folded
   into one buffer before the loop, the recurrent product fused with the add of gx
-  (oneDNN in float32), about eight small elementwise ops per step;
+  (oneDNN in float32, the weights packed once per call: :mod:`seqlab.kernels.onednn`),
+  and for the LSTM one sigmoid over all four gates, tanh taken as 2σ(2a) − 1 (torch's
+  CPU tanh costs several sigmoids);
 - backward: every factor of the gate gradients that does not depend on the incoming
   gradient (σ', tanh', the carried c, the validity mask) is computed for all steps at
   once before the reverse loop, which then runs only a few ops and one product per step::
@@ -38,6 +40,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
+
+from seqlab.kernels.onednn import grad_weight as _grad_weight
+from seqlab.kernels.onednn import linear as _linear
+from seqlab.kernels.onednn import linear_add as _linear_add
+from seqlab.kernels.onednn import pack as _pack
 
 
 def lstm_sequence(
@@ -97,39 +104,6 @@ def _check(gx, h0, w_hh, b_hh, mask, valid, gates: int, name: str) -> None:
         )
 
 
-# -- matrix products ------------------------------------------------------------------
-# oneDNN's matmul is about 1.7x faster than MKL's addmm for the small per-step products
-# (B=32, H=256: ~60 us vs ~105 us on 2 cores) and for the one large dW_hh product, so
-# float32 uses it where torch ships it (the op Inductor uses for linear layers on CPU).
-_ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-
-
-def _use_onednn(*xs: Tensor) -> bool:
-    """float32 and contiguous (a strided slice sends oneDNN to a slow path: seconds, not µs)."""
-    return _ONEDNN and torch.backends.mkldnn.enabled and all(x.dtype == torch.float32 and x.is_contiguous() for x in xs)
-
-
-def _linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """x weightᵀ + bias: x (B, K), weight (N, K) -> (B, N)."""
-    if _use_onednn(x, weight):
-        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
-    return x @ weight.t() if bias is None else torch.addmm(bias, x, weight.t())
-
-
-def _linear_add(x: Tensor, weight: Tensor, add: Tensor) -> Tensor:
-    """add + x weightᵀ, a fresh tensor: x (B, K), weight (N, K), add (B, N)."""
-    if _use_onednn(x, weight, add):
-        return torch.ops.mkldnn._linear_pointwise.binary(x, add, weight, None, "add")
-    return torch.addmm(add, x, weight.t())
-
-
-def _grad_weight(d_pre: Tensor, inputs: Tensor) -> Tensor:
-    """d_preᵀ inputs, ONE product over all steps: d_pre (T*B, N), inputs (T*B, K) -> (N, K)."""
-    if _use_onednn(d_pre, inputs):  # as (inputsᵀ d_pre)ᵀ, the layout oneDNN runs fastest
-        return torch.ops.mkldnn._linear_pointwise(inputs.t(), d_pre.t(), None, "none", [], "").t()
-    return d_pre.t() @ inputs
-
-
 # -- helpers shared by the backward passes ----------------------------------------------
 
 
@@ -163,30 +137,37 @@ class _LSTMSequence(torch.autograd.Function):
     def forward(ctx, gx, h0, c0, w_hh, b_hh, mask, valid):
         steps, batch, width = gx.shape
         hidden = width // 4
-        gx_b = gx + b_hh if b_hh is not None else gx  # (T, B, 4H): both biases folded in
-        gates = gx_b if b_hh is not None else torch.empty_like(gx)  # (T, B, 4H): i, f, g, o (over gx_b)
+        # tanh(a) = 2σ(2a) − 1: with the g block of the pre-activation doubled (in gx + b_hh
+        # and in W_hh's g rows), ONE sigmoid over all 4H columns gives i, f, o and σ(2 a_g);
+        # torch's CPU tanh is several times slower than its sigmoid.
+        g_block = slice(2 * hidden, 3 * hidden)
+        gates = gx + b_hh if b_hh is not None else gx.clone()  # (T, B, 4H): both biases folded in
+        gates[:, :, g_block].mul_(2.0)
+        w_rec = w_hh.clone()
+        w_rec[g_block].mul_(2.0)  # (4H, H)
+        w_rec = _pack(w_rec, batch)
         out = gx.new_empty(steps, batch, hidden)  # (T, B, H): h_t of each step
         states = out if valid is None else gx.new_empty(steps, batch, hidden)  # h after each step
         cells = gx.new_empty(steps + 1, batch, hidden)  # c_0 .. c_T (carried where not valid)
         cells[0] = c0
         tanh_c = gx.new_empty(steps, batch, hidden)  # tanh(c_t) of each step's new cell
+        # per-step views made once (unbind is one call, T Python indexings are T calls)
+        gates_t, cells_t, tanh_t, out_t, states_t = (b.unbind(0) for b in (gates, cells, tanh_c, out, states))
         h = h0
         for t in range(steps):
             h_rec = h if mask is None else h * mask
-            pre = _linear_add(h_rec, w_hh, gx_b[t])  # (B, 4H)
-            act = gates[t]
-            torch.sigmoid(pre[:, : 2 * hidden], out=act[:, : 2 * hidden])  # i, f
-            torch.tanh(pre[:, 2 * hidden : 3 * hidden], out=act[:, 2 * hidden : 3 * hidden])  # g
-            torch.sigmoid(pre[:, 3 * hidden :], out=act[:, 3 * hidden :])  # o
-            i, f, g, o = act.chunk(4, dim=1)
-            c = torch.mul(f, cells[t], out=cells[t + 1]).addcmul_(i, g)
-            h_new = torch.mul(o, torch.tanh(c, out=tanh_c[t]), out=out[t])
+            pre = _linear_add(h_rec, w_rec, gates_t[t])  # (B, 4H), read before gates[t] is overwritten
+            i, f, g, o = torch.sigmoid(pre, out=gates_t[t]).chunk(4, dim=1)
+            g.mul_(2.0).sub_(1.0)  # tanh(a_g)
+            c = torch.mul(f, cells_t[t], out=cells_t[t + 1]).addcmul_(i, g)
+            tanh_ct = torch.mul(c, 2.0, out=tanh_t[t]).sigmoid_().mul_(2.0).sub_(1.0)  # tanh(c), as above
+            h_new = torch.mul(o, tanh_ct, out=out_t[t])
             if valid is None:
                 h = h_new
             else:  # a finished sequence keeps its state
                 keep = valid[t].unsqueeze(1)  # (B, 1)
-                h = torch.where(keep, h_new, h, out=states[t])
-                torch.where(keep, c, cells[t], out=cells[t + 1])
+                h = torch.where(keep, h_new, h, out=states_t[t])
+                torch.where(keep, c, cells_t[t], out=cells_t[t + 1])
         if valid is not None:
             out.mul_(valid.unsqueeze(-1))
         ctx.save_for_backward(h0, w_hh, mask, valid)
@@ -219,20 +200,27 @@ class _LSTMSequence(torch.autograd.Function):
             f_carry = torch.where(valid.unsqueeze(-1), f, 1.0)
 
         # The reverse loop: coef becomes dgates in place.
-        w_back = w_hh.t().contiguous()  # (H, 4H): d_gates W_hh as a linear layer
+        w_back = _pack(w_hh.t().contiguous(), batch)  # (H, 4H): d_gates W_hh as a linear layer
+        d_out = d_out.contiguous()  # autograd may hand an expanded tensor; oneDNN wants rows
+        coef_t, dc_dh_t, f_carry_t, d_out_t = (b.unbind(0) for b in (coef4, dc_dh, f_carry, d_out))
+        not_v_t = None if valid is None else not_v.unbind(0)
         dh = d_h + d_out[steps - 1] if steps else d_h  # gradient of the h leaving step t
         dc = d_c
         for t in reversed(range(steps)):
-            dc = torch.addcmul(dc, dh, dc_dh[t])  # (B, H)
-            d_gates = coef4[t]  # (B, 4, H)
+            dc = torch.addcmul(dc, dh, dc_dh_t[t])  # (B, H)
+            d_gates = coef_t[t]  # (B, 4, H)
             d_gates[:, :3].mul_(dc.unsqueeze(1))
             d_gates[:, 3].mul_(dh)
-            dc.mul_(f_carry[t])
-            d_prev = _carry_grad(d_out[t - 1] if t else None, dh, None if valid is None else not_v[t])
+            dc.mul_(f_carry_t[t])
+            flat = d_gates.view(batch, width)
+            if mask is None and valid is None:  # dh_{t-1} = d_gates W_hh + dout_{t-1}, one call
+                dh = _linear_add(flat, w_back, d_out_t[t - 1]) if t else _linear(flat, w_back)
+                continue
+            d_prev = _carry_grad(d_out_t[t - 1] if t else None, dh, None if valid is None else not_v_t[t])
             if mask is None:
-                dh = _linear_add(d_gates.view(batch, width), w_back, d_prev)
+                dh = _linear_add(flat, w_back, d_prev)
             else:
-                dh = d_prev.addcmul_(_linear(d_gates.view(batch, width), w_back), mask)
+                dh = d_prev.addcmul_(_linear(flat, w_back), mask)
 
         d_gx = coef  # (T, B, 4H)
         d_w = d_b = None
@@ -276,10 +264,11 @@ class _GRUSequence(torch.autograd.Function):
         cand = gx.new_empty(steps, batch, hidden)  # (T, B, H): n
         out = gx.new_empty(steps, batch, hidden)
         states = out if valid is None else gx.new_empty(steps, batch, hidden)
+        w_rec = _pack(w_hh, batch)  # (3H, H)
         h = h0
         for t in range(steps):
             h_rec = h if mask is None else h * mask
-            gh = _linear(h_rec, w_hh, b_hh)  # (B, 3H): W_hh h_rec + b_hh
+            gh = _linear(h_rec, w_rec, b_hh)  # (B, 3H): W_hh h_rec + b_hh
             gh[:, : 2 * hidden].add_(gx[t, :, : 2 * hidden]).sigmoid_()  # r, z
             gh = rz_gh[t].copy_(gh)
             r, z = gh[:, : 2 * hidden].chunk(2, dim=1)
@@ -312,7 +301,7 @@ class _GRUSequence(torch.autograd.Function):
             coef_n.mul_(v)
             z_carry = torch.where(valid.unsqueeze(-1), z, 1.0)
 
-        w_back = w_hh.t().contiguous()  # (H, 3H)
+        w_back = _pack(w_hh.t().contiguous(), batch)  # (H, 3H)
         dh = d_h + d_out[steps - 1] if steps else d_h
         for t in reversed(range(steps)):
             d_gh = coef[t].mul_(dh.unsqueeze(1)).view(batch, width)  # (B, 3H): of W_hh h_rec + b_hh
@@ -341,7 +330,7 @@ class _GRUSequenceResetBefore(torch.autograd.Function):
     def forward(ctx, gx, h0, w_hh, b_hh, mask, valid):
         steps, batch, width = gx.shape
         hidden = width // 3
-        w_rz, w_n = w_hh[: 2 * hidden], w_hh[2 * hidden :]  # (2H, H), (H, H)
+        w_rz, w_n = _pack(w_hh[: 2 * hidden], batch), _pack(w_hh[2 * hidden :], batch)  # (2H, H), (H, H)
         b_rz = None if b_hh is None else b_hh[: 2 * hidden]
         rz_all = gx.new_empty(steps, batch, 2 * hidden)  # (T, B, 2H): r, z
         cand = (
@@ -368,8 +357,8 @@ class _GRUSequenceResetBefore(torch.autograd.Function):
         steps, batch, _ = rz_all.shape
         hidden = cand.shape[-1]
         w_rz_back, w_n_back = (
-            w_hh[: 2 * hidden].t().contiguous(),
-            w_hh[2 * hidden :].t().contiguous(),
+            _pack(w_hh[: 2 * hidden].t().contiguous(), batch),
+            _pack(w_hh[2 * hidden :].t().contiguous(), batch),
         )  # (H, 2H), (H, H)
         v, _, d_out = _valid_factors(valid, d_out, rz_all.dtype)
         r, z = rz_all.view(steps, batch, 2, hidden).unbind(2)

@@ -35,6 +35,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from seqlab.kernels import triton_common
 from seqlab.kernels.cpu import gru_sequence, lstm_sequence
+from seqlab.kernels.onednn import project
 from seqlab.nn.cells import gru_step, lstm_step, rnn_step
 
 BACKENDS = ("auto", "reference", "native", "fused", "triton")
@@ -297,7 +298,8 @@ class _Recurrent:
     ):
         """One layer, one direction. x (T, B, I_layer); h (B, H_out); returns (T, B, H_out), h, c."""
         params = {name: getattr(self, f"{name}_l{layer}{suffix}") for name in self._weight_names()}
-        gx = F.linear(x, params["weight_ih"], params.get("bias_ih"))  # (T, B, G*H): all steps at once
+        linear = project if fused else F.linear  # project: the same product, through oneDNN in float32
+        gx = linear(x, params["weight_ih"], params.get("bias_ih"))  # (T, B, G*H): all steps at once
         reverse = suffix == "_reverse"
         if reverse:
             gx = _reverse_padded(gx, lengths)
