@@ -126,11 +126,12 @@ def test_new_model_keys_are_checked(override, message):
     assert message in str(error.value)
 
 
-def test_tag_refuses_the_classify_only_encoders():
+def test_tag_refuses_the_forecast_only_encoders():
     from seqlab.tasks import tag
 
-    cfg = config.from_dict({"task": "tag", "model": {"encoder": "conv"}})
-    with pytest.raises(ConfigError, match="model.encoder: task 'tag' takes lstm, gru, rnn; got 'conv'"):
+    cfg = config.from_dict({"task": "tag", "model": {"encoder": "mlp"}})
+    with pytest.raises(ConfigError, match="model.encoder: task 'tag' takes lstm, gru, rnn, conv, transformer, "
+                                          "conv\\+lstm, conv\\+gru, conv\\+rnn; got 'mlp'"):
         tag.build_model(cfg, tag.load_data(config.apply_overrides(cfg, ["data.num_train=5", "data.num_test=5",
                                                                         "data.num_valid=5"])))
 

@@ -116,6 +116,76 @@ def test_unknown_task_and_dataset_name_the_key():
         tag.load_data(cfg)
 
 
+# -- same-length sequence encoders: conv, transformer, conv+rnn ------------------------------
+
+SEQUENCE_SETTINGS = {
+    "conv": ["model.encoder=conv", "model.conv_channels=12", "model.conv_kernel_size=3", "model.conv_layers=2"],
+    "transformer": ["model.encoder=transformer", "model.hidden_size=16", "model.num_heads=2", "model.num_layers=1"],
+    "conv+gru": ["model.encoder=conv+gru", "model.conv_channels=12", "model.conv_layers=1",
+                 "model.bidirectional=true"],
+}
+
+
+def sequence_model(encoder, *extra):
+    cfg = config.apply_overrides(Config(), ["data.num_train=7", "data.num_valid=3", "data.num_test=4",
+                                            "model.embedding_dim=8", *SEQUENCE_SETTINGS[encoder], *extra])
+    torch.manual_seed(0)
+    return TASKS["tag"].build_model(cfg, get_task("tag").load_data(cfg))
+
+
+@pytest.mark.parametrize("encoder", list(SEQUENCE_SETTINGS))
+def test_sequence_encoders_give_one_output_per_token_and_padding_never_counts(encoder):
+    model = sequence_model(encoder).eval()
+    rows = examples()
+    tight, padded = tag.collate(rows), tag.collate(rows, pad_to=30)
+    assert model(tight.tokens, tight.lengths).shape == (*tight.tokens.shape, 3)
+    torch.testing.assert_close(model.loss(padded), model.loss(tight))
+    assert model.predict(padded) == model.predict(tight)
+    assert [len(p) for p in model.predict(tight)] == tight.lengths.tolist()
+
+
+def test_sequence_encoder_reads_the_char_features_too():
+    model = sequence_model("conv", "model.char_encoder=cnn", "model.char_hidden_size=6")
+    assert model.encoder.input_size == 8 + 6
+
+
+def test_transformer_tagger_learns_a_batch():
+    model = sequence_model("transformer")
+    batch = tag.collate(examples(8))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.01)
+    first = None
+    for _ in range(120):
+        optimizer.zero_grad()
+        loss = model.loss(batch)
+        first = loss.item() if first is None else first
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.25 * first
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["model.encoder=conv", "model.conv_pool=2"], "model.conv_pool: a tagger needs one output per token"),
+    (["model.encoder=conv", "model.conv_padding=valid"], "model.conv_padding: a tagger needs one output per token"),
+    (["model.encoder=conv", "model.bidirectional=true"], "model.bidirectional: only recurrent encoders use it"),
+    (["model.encoder=transformer", "model.recurrent_dropout=0.2", "model.hidden_size=16"],
+     "model.recurrent_dropout: only recurrent encoders use it"),
+])
+def test_encoder_settings_a_tagger_cannot_use_name_the_key(extra, message):
+    cfg = config.apply_overrides(Config(), ["data.num_train=7", "data.num_valid=3", "data.num_test=4", *extra])
+    with pytest.raises(ConfigError, match=message):
+        TASKS["tag"].build_model(cfg, get_task("tag").load_data(cfg))
+
+
+def test_a_shortening_encoder_is_refused_at_the_call():
+    from seqlab.nn.encoders import ConvEncoder
+
+    torch.manual_seed(0)
+    model = tag.Tagger(11, 3, embedding_dim=8, encoder=ConvEncoder(8, 4, 3, 2, pool_size=2))
+    batch = tag.collate(examples())
+    with pytest.raises(ValueError, match="changed the sequence length"):
+        model(batch.tokens, batch.lengths)
+
+
 # -- characters, word dropout ------------------------------------------------------------
 
 

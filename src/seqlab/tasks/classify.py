@@ -416,18 +416,20 @@ def build_model(cfg: Config, data: ClassifyData) -> Classifier:
                       pooling=m.pooling)
 
 
-def build_encoder(cfg: Config) -> str | nn.Module:
+def build_encoder(cfg: Config, input_size: int | None = None) -> str | nn.Module:
     """The encoder ``model.encoder`` names: a recurrent kind's name (the Classifier builds
-    those, keeping their weight names) or a seqlab.nn.encoders module reading embedding_dim."""
+    those, keeping their weight names) or a seqlab.nn.encoders module reading ``input_size``
+    features per position (default: model.embedding_dim; a tagger adds its char features)."""
     m = cfg.model
+    width = m.embedding_dim if input_size is None else input_size
     if m.encoder in ENCODERS:
         return m.encoder
     if m.encoder == "transformer":
-        return TransformerEncoder(m.embedding_dim, m.hidden_size, m.num_layers, m.num_heads, ff_size=m.ff_size,
+        return TransformerEncoder(width, m.hidden_size, m.num_layers, m.num_heads, ff_size=m.ff_size,
                                   dropout=m.dropout, norm_first=m.norm_first, positional=m.positional,
                                   max_positions=m.max_positions)
     recurrent = m.encoder.removeprefix("conv+")  # lstm, gru or rnn after the convolutions; "conv": none
-    conv = ConvEncoder(m.embedding_dim, m.conv_channels, m.conv_kernel_size, m.conv_layers,
+    conv = ConvEncoder(width, m.conv_channels, m.conv_kernel_size, m.conv_layers,
                        dilation=m.conv_dilation, padding=m.conv_padding, pool_size=m.conv_pool,
                        pool_last=recurrent in ENCODERS, dropout=m.dropout)
     if recurrent not in ENCODERS:

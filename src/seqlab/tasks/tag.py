@@ -47,6 +47,7 @@ from seqlab.data.vocab import PAD_ID, UNK_ID, Vocab
 from seqlab.errors import ConfigError, DataError
 from seqlab.nn import GRU, LSTM, RNN
 from seqlab.nn.chars import CHAR_ENCODERS
+from seqlab.tasks.classify import SEQUENCE_ENCODERS, build_encoder
 
 ENCODERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 SYNCED_GENERATORS = ("odd-count-mod3", "entities-bio")  # generated datasets with one tag per token
@@ -169,12 +170,16 @@ def span_scores(tp: float, fp: float, fn: float) -> dict[str, float]:
 
 
 class Tagger(nn.Module):
-    """Word embedding (+ char features) -> recurrent encoder -> dropout -> per-token linear layer.
+    """Word embedding (+ char features) -> encoder -> dropout -> per-token linear layer.
 
     Args:
         vocab_size: number of token ids, padding (id 0) included.
         num_tags: number of tag ids.
-        encoder: "lstm", "gru" or "rnn" (the seqlab.nn layers).
+        encoder: "lstm", "gru" or "rnn" (the seqlab.nn layers), or a built same-length
+            sequence encoder from seqlab.nn.encoders (convolutions with "same" padding and
+            no pooling, a Transformer encoder, or convolutions then a recurrent layer) whose
+            ``input_size`` is the word embedding plus the char features; it must return one
+            output per input position.
         embedding_dim, hidden_size, num_layers, bidirectional, recurrent_dropout: as for
             the seqlab.nn layers.
         dropout: between stacked layers and on the encoder output before the linear layer.
@@ -187,15 +192,17 @@ class Tagger(nn.Module):
             entity spans (needs seqeval).
     """
 
-    def __init__(self, vocab_size: int, num_tags: int, *, encoder: str = "lstm", embedding_dim: int = 16,
+    def __init__(self, vocab_size: int, num_tags: int, *, encoder: str | nn.Module = "lstm", embedding_dim: int = 16,
                  hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
                  recurrent_dropout: float = 0.0, embedding_dropout: float = 0.0, word_dropout: float = 0.0,
                  char_encoder: str = "none", num_chars: int = 0, char_embedding_dim: int = 30,
                  char_hidden_size: int = 50, char_kernel_size: int = 3,
                  span_tags: Sequence[str] | None = None) -> None:
         super().__init__()
-        if encoder not in ENCODERS:
-            raise ValueError(f"Tagger: encoder must be one of {', '.join(ENCODERS)}; got {encoder!r}")
+        self.recurrent = isinstance(encoder, str)
+        if self.recurrent and encoder not in ENCODERS:
+            raise ValueError(f"Tagger: encoder must be one of {', '.join(ENCODERS)} or a built encoder; "
+                             f"got {encoder!r}")
         if char_encoder not in ("none", *CHAR_ENCODERS):
             raise ValueError(f"Tagger: char_encoder must be one of none, {', '.join(CHAR_ENCODERS)}; "
                              f"got {char_encoder!r}")
@@ -213,12 +220,19 @@ class Tagger(nn.Module):
         if self.chars is not None:
             width += self.chars.output_size
         self.embedding_dropout = nn.Dropout(embedding_dropout)
-        self.encoder = ENCODERS[encoder](
-            width, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional,
-            dropout=dropout if num_layers > 1 else 0.0,  # torch's dropout acts between layers only
-            recurrent_dropout=recurrent_dropout)
+        if self.recurrent:
+            self.encoder = ENCODERS[encoder](
+                width, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional,
+                dropout=dropout if num_layers > 1 else 0.0,  # torch's dropout acts between layers only
+                recurrent_dropout=recurrent_dropout)
+            out_width = hidden_size * (2 if bidirectional else 1)
+        else:
+            if encoder.input_size != width:
+                raise ValueError(f"Tagger: the encoder reads {encoder.input_size} features per position, but the "
+                                 f"word embedding and char features give {width}")
+            self.encoder, out_width = encoder, encoder.output_size
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_tags)
+        self.head = nn.Linear(out_width, num_tags)
 
     def extra_repr(self) -> str:
         return f"word_dropout={self.word_dropout}" if self.word_dropout else ""
@@ -238,7 +252,15 @@ class Tagger(nn.Module):
                                  "(collate examples that carry chars)")
             words = self.chars(chars, char_lengths)  # (N, C): each distinct word of the batch once
             x = torch.cat([x, words[char_index]], dim=-1)  # (B, T, E + C)
-        h, _ = self.encoder(self.embedding_dropout(x), lengths=lengths)  # (B, T, D * H), zero at padding
+        x = self.embedding_dropout(x)
+        if self.recurrent:
+            h, _ = self.encoder(x, lengths=lengths)  # (B, T, D * H), zero at padding
+        else:
+            h, out_lengths, _ = self.encoder(x, lengths)  # (B, T, W), zero at padding
+            if h.shape[1] != x.shape[1] or not torch.equal(out_lengths.cpu(), lengths.cpu()):
+                raise ValueError(f"Tagger: {type(self.encoder).__name__} changed the sequence length "
+                                 f"({x.shape[1]} -> {h.shape[1]}); a tagger needs one output per token "
+                                 "(convolutions with 'same' padding and no pooling)")
         return self.head(self.dropout(h))
 
     def logits(self, batch: TagBatch) -> Tensor:
@@ -386,8 +408,7 @@ def _read_user_files(cfg: Config) -> tuple[dict[str, Sentences], dict[str, str]]
 def build_model(cfg: Config, data: TagData) -> Tagger:
     """The Tagger the recipe describes; span metrics when the tags are BIO and seqeval is installed."""
     m = cfg.model
-    if m.encoder not in ENCODERS:
-        raise ConfigError(f"model.encoder: task 'tag' takes {', '.join(ENCODERS)}; got {m.encoder!r}")
+    _check_encoder(cfg)
     span_tags = None
     if is_bio(data.tags):
         try:
@@ -396,10 +417,32 @@ def build_model(cfg: Config, data: TagData) -> Tagger:
         except ImportError:
             warnings.warn(f"the tags are BIO, but seqeval is not installed: reporting token accuracy only, "
                           f"no span F1 ({SEQEVAL_HINT})", stacklevel=2)
-    return Tagger(data.vocab_size, data.num_tags, encoder=m.encoder, embedding_dim=m.embedding_dim,
+    num_chars = 0 if data.char_vocab is None else len(data.char_vocab)
+    char_width = {"none": 0, "cnn": m.char_hidden_size, "lstm": 2 * m.char_hidden_size}[m.char_encoder]
+    encoder = build_encoder(cfg, input_size=m.embedding_dim + char_width)  # a name, or a same-length module
+    return Tagger(data.vocab_size, data.num_tags, encoder=encoder, embedding_dim=m.embedding_dim,
                   hidden_size=m.hidden_size, num_layers=m.num_layers, bidirectional=m.bidirectional,
                   dropout=m.dropout, recurrent_dropout=m.recurrent_dropout, embedding_dropout=m.embedding_dropout,
                   word_dropout=m.word_dropout, char_encoder=m.char_encoder,
-                  num_chars=0 if data.char_vocab is None else len(data.char_vocab),
-                  char_embedding_dim=m.char_embedding_dim, char_hidden_size=m.char_hidden_size,
+                  num_chars=num_chars, char_embedding_dim=m.char_embedding_dim, char_hidden_size=m.char_hidden_size,
                   char_kernel_size=m.char_kernel_size, span_tags=span_tags)
+
+
+def _check_encoder(cfg: Config) -> None:
+    """The encoders a tagger can use (one output per token) and their keys; ConfigErrors name the key."""
+    m, encoder = cfg.model, cfg.model.encoder
+    if encoder not in (*ENCODERS, *SEQUENCE_ENCODERS):
+        raise ConfigError(f"model.encoder: task 'tag' takes {', '.join((*ENCODERS, *SEQUENCE_ENCODERS))}; "
+                          f"got {encoder!r}")
+    if encoder.startswith("conv"):  # one output per token: no pooling, no shrinking at the edges
+        if m.conv_pool is not None:
+            raise ConfigError(f"model.conv_pool: a tagger needs one output per token, and pooling shortens the "
+                              f"sequence; expected null, got {m.conv_pool!r}")
+        if m.conv_padding != "same":
+            raise ConfigError(f"model.conv_padding: a tagger needs one output per token; expected 'same', "
+                              f"got {m.conv_padding!r}")
+    if encoder in ("conv", "transformer"):
+        for key, default in (("bidirectional", "false"), ("recurrent_dropout", "0")):
+            if getattr(m, key):
+                raise ConfigError(f"model.{key}: only recurrent encoders use it, and model.encoder is {encoder!r}; "
+                                  f"expected {default} (--set model.{key}={default}), got {getattr(m, key)!r}")
