@@ -119,7 +119,7 @@ class ModelConfig:
     char_hidden_size: int = 50  # tag: char cnn filters, or char lstm units per direction
     char_kernel_size: int = 3  # tag: characters each char cnn filter sees (odd)
     embedding_init_std: float | None = None  # classify: std of the embeddings' normal init; null: torch's N(0, 1)
-    pooling: Literal["last", "mean", "max", "attention"] = "last"  # sequence -> one vector (classify)
+    pooling: Literal["last", "mean", "max", "max+mean", "attention"] = "last"  # sequence -> one vector (classify)
     attention: Literal["dot", "general", "additive"] = "dot"  # seq2seq: how the decoder scores encoder states
     input_feeding: bool = False  # seq2seq: feed the last attentional state to the decoder (Luong et al. 2015; slower)
     tie_embeddings: bool = False  # seq2seq, lm: the output layer shares the (target) embedding matrix

@@ -86,6 +86,17 @@ def test_last_pooling_is_forward_end_and_backward_start():
     torch.testing.assert_close(pooled, torch.cat([forward_end, h[:, 0, 16:]], dim=1))
 
 
+def test_max_mean_pooling_is_the_max_and_the_mean_over_real_steps_side_by_side():
+    model = small_model(pooling="max+mean", bidirectional=True).eval()
+    batch = classify.collate(examples(), pad_to=9)
+    h, _, final = model.encode(batch.tokens, batch.lengths)  # (6, 9, 32)
+    pooled = model.pool(h, final, batch.mask())
+    assert pooled.shape == (6, 64) and model.head.in_features == 64
+    for row, length in enumerate(batch.lengths.tolist()):  # by hand, one row at a time
+        real = h[row, :length]  # (length, 32)
+        torch.testing.assert_close(pooled[row], torch.cat([real.max(dim=0).values, real.mean(dim=0)]))
+
+
 def test_macro_f1_hand_computed():
     # true = [0, 0, 1, 1, 2, 2], predicted = [0, 1, 1, 1, 2, 0]:
     #   class 0: tp 1, fp 1 (the last row), fn 1 (row 1) -> F1 = 2/(2+1+1) = 1/2
@@ -183,7 +194,7 @@ def test_config_mistakes_name_the_key(data, message):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("model.pooling=sum", "model.pooling: expected one of last, mean, max, attention, got 'sum'"),
+    ("model.pooling=sum", "model.pooling: expected one of last, mean, max, max+mean, attention, got 'sum'"),
     ("data.valid_fraction=1.5", "data.valid_fraction: expected a number in (0, 1), got 1.5"),
     ("data.limit_train=0", "data.limit_train: expected an integer >= 1, or null, got 0"),
 ])

@@ -14,6 +14,7 @@ each sequence's real positions, so padding never changes a prediction:
 | `last`      | the final states: forward at the last real step, backward at the first |
 | `mean`      | the mean of the outputs over real positions                            |
 | `max`       | the element-wise max of the outputs over real positions                |
+| `max+mean`  | ``[max; mean]``, both of the above concatenated (width 2W)              |
 | `attention` | ``sum_t alphas_t h_t``, alphas = masked softmax of ``u_w . tanh(W h_t + b)`` (Yang et al. 2016) |
 
 ``last`` needs an encoder with final states (the recurrent ones and conv+*): a conv or
@@ -69,7 +70,7 @@ from seqlab.tasks.classify_features import FeatureExample
 
 ENCODERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}  # the recurrent encoders, built by the Classifier itself
 SEQUENCE_ENCODERS = ("conv", "transformer", "conv+lstm", "conv+gru", "conv+rnn")  # seqlab.nn.encoders, by build_encoder
-POOLINGS = ("last", "mean", "max", "attention")
+POOLINGS = ("last", "mean", "max", "max+mean", "attention")
 # Registry datasets this task reads: (train split, test split or None to carve one from train).
 # A valid split is always carved from train, so model choices never look at the test set.
 DATASETS = {
@@ -179,7 +180,7 @@ class Classifier(nn.Module):
             N(0, 1). Convolutional classifiers learn far faster from small embeddings (Keras
             starts them in U(-0.05, 0.05)): on 3,000 IMDB reviews, 5 epochs, a conv classifier
             reached 0.61 valid accuracy from N(0, 1) and 0.74 from std 0.05.
-        pooling: "last", "mean", "max" or "attention" (see the module docstring).
+        pooling: "last", "mean", "max", "max+mean" or "attention" (see the module docstring).
         num_features: read (B, T, num_features) float steps through a linear input projection
             to embedding_dim instead of token ids (vocab_size and embedding_init_std are unused).
     """
@@ -226,7 +227,7 @@ class Classifier(nn.Module):
             self.attention = nn.Linear(width, width)  # u_t = tanh(W h_t + b)
             self.query = nn.Parameter(torch.randn(width) / width**0.5)  # u_w, the learned query
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(width, num_classes)
+        self.head = nn.Linear(2 * width if pooling == "max+mean" else width, num_classes)
 
     def extra_repr(self) -> str:
         return f"pooling={self.pooling!r}"
@@ -249,16 +250,18 @@ class Classifier(nn.Module):
 
     def pool(self, h: Tensor, final: Tensor | None, mask: Tensor) -> Tensor:
         """h: (B, T, W) outputs; final: (B, W) final states (used by ``last``) or None;
-        mask: (B, T) bool. Returns (B, W), computed from real positions only."""
+        mask: (B, T) bool. Returns (B, W) ((B, 2W) for max+mean), computed from real positions only."""
         if self.pooling == "last":
             if final is None:
                 raise ValueError("Classifier: pooling 'last' needs final states; the encoder gave none")
             return final
-        if self.pooling == "mean":
-            real = mask.unsqueeze(-1).to(h.dtype)  # (B, T, 1)
-            return (h * real).sum(dim=1) / real.sum(dim=1)
-        if self.pooling == "max":
-            return h.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
+        if self.pooling in ("mean", "max", "max+mean"):
+            real = mask.unsqueeze(-1)  # (B, T, 1)
+            mean = (h * real.to(h.dtype)).sum(dim=1) / real.sum(dim=1).to(h.dtype)  # (B, W)
+            if self.pooling == "mean":
+                return mean
+            peak = h.masked_fill(~real, float("-inf")).amax(dim=1)  # (B, W)
+            return peak if self.pooling == "max" else torch.cat([peak, mean], dim=-1)
         u = torch.tanh(self.attention(h))  # (B, T, W)
         scores = u @ self.query  # (B, T)
         alphas = masked_softmax(scores, mask)  # (B, T), 0 at padding
