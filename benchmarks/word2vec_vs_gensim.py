@@ -2,7 +2,8 @@
 
 Both read the same sentences (seqlab's tokenization of the corpus, one line per document),
 with the same vector size, window, negatives, min_count, sample, epochs and learning
-rates; gensim with ``--workers`` threads, seqlab on one CPU thread (its trainer's choice). Speed is
+rates; both with ``--workers`` threads (seqlab's ``word2vec.workers``: Hogwild threads, one
+torch thread each), skip-gram noise words shared per center unless ``--per-pair``. Speed is
 training words per second: the corpus's words (before the vocabulary cut and subsampling)
 times the epochs, over the training time alone (vocabulary building and scoring excluded).
 Quality is the accuracy on the Google analogy questions among the 30,000 most frequent
@@ -39,18 +40,21 @@ def main() -> None:
     parser.add_argument("--min-count", type=int, default=5)
     parser.add_argument("--sample", type=float, default=1e-3)
     parser.add_argument("--batch-words", type=int, default=1000, help="seqlab: corpus words per SGD step")
-    parser.add_argument("--workers", type=int, default=2, help="gensim worker threads")
+    parser.add_argument("--workers", type=int, default=2, help="worker threads, for gensim and seqlab alike")
+    parser.add_argument("--per-pair", action="store_true",
+                        help="seqlab: fresh noise words for every pair (word2vec.shared_negatives=false)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     overrides = {"data.name": args.corpus, "data.lowercase": True, "data.min_freq": args.min_count,
                  "model.embedding_dim": args.dim, "train.epochs": args.epochs, "train.device": "cpu",
                  "train.log_every": 100, "seed": args.seed, "word2vec.architecture": args.architecture,
                  "word2vec.window": args.window, "word2vec.negative": args.negative,
-                 "word2vec.sample": args.sample, "word2vec.batch_words": args.batch_words}
+                 "word2vec.sample": args.sample, "word2vec.batch_words": args.batch_words,
+                 "word2vec.workers": args.workers, "word2vec.shared_negatives": not args.per_pair}
     cfg = config.resolve("word2vec-lee", overrides)
     questions = word2vec.analogy_path(cfg.word2vec.analogies)
-    print(f"load average {os.getloadavg()}; seqlab: one CPU thread (see word2vec.one_cpu_thread); "
-          f"gensim workers {args.workers}")
+    print(f"load average {os.getloadavg()}; workers {args.workers} (seqlab: one torch thread each); seqlab noise "
+          f"words {'per pair' if args.per_pair else 'shared per center'}")
 
     with tempfile.TemporaryDirectory() as tmp:
         run = seqlab.train("word2vec-lee", overrides, out=f"{tmp}/run")

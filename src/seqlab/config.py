@@ -243,12 +243,14 @@ class Word2VecConfig:
     sample: float = 1e-3  # subsampling threshold for frequent words; 0: keep every word
     alpha: float = 0.025  # starting SGD learning rate, decayed linearly over all words of all epochs
     min_alpha: float = 0.0001  # learning rate at the very end
+    shared_negatives: bool = True  # skipgram: one draw of noise words per center, shared by its context words
     batch_words: int = 1000  # corpus words whose updates are summed into one SGD step (larger: faster, less stable)
+    workers: int = 1  # CPU threads training at once on shared tables (Hogwild, as gensim); 1: exactly repeatable
     analogies: str | None = "word_analogy"  # questions-words file (registry name or path) scored at the end; null: none
     restrict_vocab: int = 30000  # analogies: only questions whose words are among this many most frequent
 
     def __post_init__(self) -> None:
-        for key in ("window", "negative", "batch_words", "restrict_vocab"):
+        for key in ("window", "negative", "batch_words", "workers", "restrict_vocab"):
             _require(getattr(self, key) >= 1, f"word2vec.{key}", getattr(self, key), "an integer >= 1")
         _require(self.sample >= 0, "word2vec.sample", self.sample, "a number >= 0")
         _require(self.alpha > 0, "word2vec.alpha", self.alpha, "a number > 0")

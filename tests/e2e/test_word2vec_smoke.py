@@ -34,19 +34,22 @@ def window_pairs(corpus: word2vec.Corpus, window: int = 5) -> set[tuple[int, int
 
 
 @pytest.mark.slow
-def test_word2vec_lee_learns_neighbours_that_share_contexts(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_word2vec_lee_learns_neighbours_that_share_contexts(tmp_path, capsys, monkeypatch, workers):
     for dataset in ("word2vec_lee", "word_analogy"):
         if not (ROOT / dataset).is_dir():
             pytest.skip(f"{ROOT / dataset} is absent (set SEQLAB_DATA_DIR)")
     monkeypatch.setenv("SEQLAB_DATA_DIR", str(ROOT))
     out = tmp_path / "run"
-    assert main(["train", "word2vec-lee", "--out", str(out)]) == 0
+    assert main(["train", "word2vec-lee", "--out", str(out), "--set", f"word2vec.workers={workers}"]) == 0
     for name in ("config.yaml", "metrics.jsonl", "summary.json", "model.safetensors", "vocab.json"):
         assert (out / name).is_file(), name
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in records if r["kind"] == "step"]
     epochs = [r for r in records if r["kind"] == "epoch"]
     assert len(epochs) == config.load("word2vec-lee").train.epochs
+    every = config.load("word2vec-lee").train.log_every
+    assert [r["step"] for r in steps] == list(range(every, every * len(steps) + 1, every))  # all workers counted
     assert steps[0]["train_loss"] > epochs[-1]["train_loss"] + 0.5  # about 3.9 -> 2.5 nats per prediction
     assert all(r["tokens_per_s"] > 0 for r in steps)
     assert steps[0]["lr"] > steps[-1]["lr"]  # linear decay

@@ -40,6 +40,48 @@ def test_sgd_step_is_minus_alpha_times_the_autograd_gradient():
     torch.testing.assert_close(model.output - before, -alpha * out.grad, rtol=1e-12, atol=1e-12)
 
 
+def test_shared_step_is_minus_alpha_times_the_autograd_gradient_over_every_valid_pair():
+    """Shared noise words: every valid context word of a group is one prediction of the
+    group's targets; the reference flattens the groups into those pairs and takes torch's BCE."""
+    torch.manual_seed(0)
+    model = Word2Vec(7, 4).double()
+    model.output.data.normal_()
+    hidden = torch.randn(3, 4, 4, dtype=torch.float64)  # 3 groups of up to 4 context vectors
+    valid = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1], [0, 1, 0, 1]], dtype=torch.bool)
+    targets = torch.tensor([[1, 2, 2], [3, 1, 1], [2, 2, 2]])  # repeated rows on purpose
+    keep = torch.tensor([[1, 1, 0], [1, 1, 1], [1, 0, 0]], dtype=torch.float64)
+    alpha = 0.1
+    h, out = hidden.clone().requires_grad_(), model.output.detach().clone().requires_grad_()
+    group = valid.nonzero(as_tuple=True)[0]  # the group of each valid pair
+    reference = _loss_reference(h[valid], out, targets[group], keep[group])
+    reference.backward()
+    before = model.output.detach().clone()
+    step, loss = model.shared_sgd_step(hidden, valid, targets, keep, alpha)
+    assert loss.item() == pytest.approx(reference.item(), rel=1e-12)
+    torch.testing.assert_close(step, -alpha * h.grad, rtol=1e-12, atol=1e-12)  # zero where not valid
+    assert step[~valid].abs().max() == 0
+    torch.testing.assert_close(model.output - before, -alpha * out.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_shared_skipgram_chunk_moves_each_context_word_by_its_own_step():
+    torch.manual_seed(0)
+    model = Word2Vec(6, 3).double()
+    model.output.data.normal_()
+    chunk = Chunk(inputs=torch.tensor([[1, 2, 1, 0]]), input_mask=torch.tensor([[True, True, True, False]]),
+                  targets=torch.tensor([4]))  # word 1 twice: both its steps add up
+    cdf = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 1.0], dtype=torch.float64)  # every noise draw is word 5
+    before, alpha = model.input.detach().clone(), 0.05
+    h = before[[1, 2, 1]].clone().requires_grad_()
+    reference = _loss_reference(h, model.output.detach(), torch.tensor([[4, 5, 5]] * 3), torch.ones(3, 3).double())
+    reference.backward()
+    loss, count = word2vec.train_chunk(model, chunk, cdf, 2, alpha, torch.Generator().manual_seed(0))
+    assert count == 3 and loss == pytest.approx(reference.item(), rel=1e-12)
+    moved = model.input.detach() - before
+    torch.testing.assert_close(moved[1], -alpha * (h.grad[0] + h.grad[2]), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(moved[2], -alpha * h.grad[1], rtol=1e-10, atol=1e-12)
+    assert moved[[0, 3, 4, 5]].abs().max() == 0
+
+
 def test_cbow_step_spreads_the_whole_hidden_step_onto_each_context_word():
     """The C tool (cbow, mean): h = mean of the context vectors, and each context vector
     gets the full step for h (not divided by the context size)."""
@@ -53,7 +95,8 @@ def test_cbow_step_spreads_the_whole_hidden_step_onto_each_context_word():
     h = inputs_before[[1, 2, 3]].mean(0, keepdim=True).requires_grad_()
     reference = _loss_reference(h, model.output.detach(), torch.tensor([[4, 5, 5]]), torch.ones(1, 3).double())
     reference.backward()
-    loss, count = word2vec.train_chunk(model.to(torch.float64), chunk, cdf, 2, alpha, torch.Generator().manual_seed(0))
+    loss, count = word2vec.train_chunk(model.to(torch.float64), chunk, cdf, 2, alpha, torch.Generator().manual_seed(0),
+                                       cbow=True)
     assert count == 1 and loss == pytest.approx(reference.item(), rel=1e-6)
     moved = model.input.detach() - inputs_before
     for row in (1, 2, 3):
@@ -83,21 +126,30 @@ def test_noise_cdf_is_unigram_to_the_three_quarters():
 
 def test_windows_stay_inside_their_line():
     ids, lines = torch.tensor([10, 11, 12, 13, 14]), torch.tensor([0, 0, 0, 1, 1])
-    chunk = word2vec.window_chunk(ids, lines, 0, 5, window=1, cbow=False, generator=torch.Generator())
+    [chunk] = word2vec.window_chunks(ids, lines, 0, 5, window=1, grouped=False, generator=torch.Generator())
     pairs = sorted(zip(chunk.inputs.tolist(), chunk.targets.tolist()))  # (context, center)
     assert pairs == [(10, 11), (11, 10), (11, 12), (12, 11), (13, 14), (14, 13)]
-    cbow = word2vec.window_chunk(ids, lines, 0, 5, window=1, cbow=True, generator=torch.Generator())
+    [cbow] = word2vec.window_chunks(ids, lines, 0, 5, window=1, grouped=True, generator=torch.Generator())
     assert cbow.targets.tolist() == [10, 11, 12, 13, 14]
     assert cbow.input_mask.sum(1).tolist() == [1, 2, 1, 1, 1]
 
 
 def test_reduced_windows_reach_between_1_and_window():
     n, window = 4000, 3
-    chunk = word2vec.window_chunk(torch.arange(n), torch.zeros(n, dtype=torch.long), 0, n, window, cbow=True,
-                                  generator=torch.Generator().manual_seed(0))
-    interior = chunk.input_mask[window:-window].sum(1)  # 2 * reach for centers away from the ends
-    assert sorted(set(interior.tolist())) == [2, 4, 6]
-    assert interior.float().mean().item() == pytest.approx(4.0, abs=0.1)  # reach uniform on {1, 2, 3}
+    chunks = word2vec.window_chunks(torch.arange(n), torch.zeros(n, dtype=torch.long), 0, n, window, grouped=True,
+                                    generator=torch.Generator().manual_seed(0))
+    assert [c.inputs.shape[1] for c in chunks] == [2, 4, 6]  # one chunk per reach, 2 * reach slots a row
+    assert sorted(torch.cat([c.targets for c in chunks]).tolist()) == list(range(n))  # every center once
+    for chunk in chunks:
+        reach = chunk.inputs.shape[1] // 2
+        offsets = chunk.inputs - chunk.targets.unsqueeze(1)  # ids are positions here
+        inner = (chunk.targets >= window) & (chunk.targets < n - window)  # centers away from the ends
+        assert offsets[inner].tolist() == [[*range(-reach, 0), *range(1, reach + 1)]] * int(inner.sum())
+        assert bool(chunk.input_mask[inner].all())
+        assert len(chunk.targets) == pytest.approx(n / window, rel=0.1)  # reach uniform on {1, 2, 3}
+    pairs = word2vec.window_chunks(torch.arange(n), torch.zeros(n, dtype=torch.long), 0, n, window, grouped=False,
+                                   generator=torch.Generator().manual_seed(0))
+    assert len(pairs) == 1 and len(pairs[0].targets) == sum(int(c.input_mask.sum()) for c in chunks)
 
 
 def test_corpus_vocabulary_is_most_frequent_first_and_cut_at_min_count():
