@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from seqlab.errors import DataError
+from seqlab.errors import ConfigError, DataError
 
 FORMAT_VERSION = 1  # of the char/word settings files; bumped if their keys change
 
@@ -252,6 +252,19 @@ def build_tokenizer(kind: str, texts: Iterable[str] | None = None, **settings) -
             f"accepted: {', '.join(accepted) or 'none'}"
         )
     return cls.build(texts, **settings)
+
+
+def settings_for(data) -> dict[str, object]:
+    """The :func:`build_tokenizer` settings a recipe's ``data`` section asks for (data.tokenizer,
+    data.lowercase, data.bpe_vocab_size); lower-casing with another tokenizer than word is a
+    ConfigError naming the key."""
+    if data.lowercase and data.tokenizer != "word":
+        raise ConfigError(f"data.lowercase: only the word tokenizer lower-cases; data.tokenizer is {data.tokenizer!r}")
+    if data.tokenizer == "word":
+        return {"lowercase": data.lowercase}
+    if data.tokenizer == "bpe":
+        return {"vocab_size": data.bpe_vocab_size}
+    return {}
 
 
 def load(path: str | Path, expected_kind: str | None = None) -> Tokenizer:

@@ -19,7 +19,7 @@ from torch import Tensor
 from seqlab.config import Config, did_you_mean
 from seqlab.data import registry, sources
 from seqlab.data.batching import lm_windows, pad
-from seqlab.data.tokenize import Tokenizer, build_tokenizer
+from seqlab.data.tokenize import Tokenizer, build_tokenizer, settings_for
 from seqlab.data.vocab import PAD_ID, Vocab
 from seqlab.errors import ConfigError, DataError
 
@@ -190,7 +190,7 @@ def reads_sequences(cfg: Config) -> bool:
 def load_data(cfg: Config) -> LMData:
     """Read the splits named by ``cfg.data``; tokenizer and vocabulary come from train only."""
     d = cfg.data
-    settings = _tokenizer_settings(cfg)  # checked before any file is read
+    settings = settings_for(cfg.data)  # checked before any file is read
     if d.name is not None and d.name not in DATASETS:
         raise ConfigError(f"data.name: unknown dataset {d.name!r} for task 'lm'{did_you_mean(d.name, DATASETS)}; "
                           f"known: {', '.join(DATASETS)} (or data.name=null with data.train=your text file)")
@@ -269,14 +269,3 @@ def _load_names(cfg: Config, settings: dict[str, object]) -> LMData:
              "fractions": [1.0 - d.valid_fraction - d.test_fraction, d.valid_fraction, d.test_fraction],
              "limit_train": d.limit_train, "limit_eval": d.limit_eval}
     return LMData(encode("train"), encode("valid"), encode("test"), tokenizer, vocab, conditions, split, about)
-
-
-def _tokenizer_settings(cfg: Config) -> dict[str, object]:
-    d = cfg.data
-    if d.lowercase and d.tokenizer != "word":
-        raise ConfigError(f"data.lowercase: only the word tokenizer lower-cases; data.tokenizer is {d.tokenizer!r}")
-    if d.tokenizer == "word":
-        return {"lowercase": d.lowercase}
-    if d.tokenizer == "bpe":
-        return {"vocab_size": d.bpe_vocab_size}
-    return {}
