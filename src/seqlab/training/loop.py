@@ -24,14 +24,13 @@ metrics.jsonl and summary test metrics as a run that was never stopped.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import math
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -45,20 +44,31 @@ from torch import nn
 import seqlab
 from seqlab import config as recipes
 from seqlab.config import DEFAULT_RECIPE, Config
-from seqlab.data.batching import bucket_batches
 from seqlab.errors import ConfigError, TrainingError
 from seqlab.initialize import initialize
 from seqlab.tasks import get_task
 from seqlab.training import checkpoint, distributed
 from seqlab.training.checkpoint import write_atomic
 from seqlab.training.distributed import Distributed, setup
+from seqlab.training.passes import (
+    BUCKET_WINDOW,
+    EpochBatches,
+    autocast,
+    autocast_dtype,
+    batch_device,
+    batch_indices,
+    batches,
+    evaluate,
+    evaluate_batches,
+    resolve_device,
+)
 from seqlab.training.records import MetricsLog, TensorBoard, plot_curves, progress_bar
 from seqlab.training.schedule import build_scheduler, check_monitor, improved, monitor_mode, monitor_name
 
-BUCKET_WINDOW = 50  # train.bucket: batches' worth of shuffled examples sorted by length together
+__all__ = ["BUCKET_WINDOW", "KILL_AFTER_STEP_ENV", "EpochBatches", "autocast_dtype", "batch_device", "batch_indices",
+           "batches", "evaluate", "fit", "make_run_dir", "resolve_device", "train"]
+
 KILL_AFTER_STEP_ENV = "SEQLAB_TEST_KILL_AFTER_STEP"  # tests only: SIGKILL the run right after this step
-# A task's own batches of one pass: (examples, batch_size, generator) -> batches; generator None: evaluation order.
-EpochBatches = Callable[[Any, int, "torch.Generator | None"], Sequence[Any]]
 
 
 def train(recipe: str | Path | None = None, overrides: Mapping[str, Any] | Iterable[str] = (),
@@ -295,8 +305,8 @@ def fit(model: nn.Module, train_set: Sequence[Any], valid_set: Sequence[Any], co
         if dist is not None:  # each process every W-th batch
             per_epoch = dist.per_rank(per_epoch)
     else:  # the first batch of the validation pass names the metrics; one epoch drawn aside gives its length
-        probe = _evaluate_batches(model, itertools.islice(epoch_batches(valid_set, cfg.eval.batch_size, None), 1),
-                                  device, dtype)
+        probe = evaluate_batches(model, itertools.islice(epoch_batches(valid_set, cfg.eval.batch_size, None), 1),
+                                 device, dtype)
         per_epoch = len(epoch_batches(train_set, t.batch_size, torch.Generator().manual_seed(cfg.seed)))
     check_monitor(monitor, [f"valid_{name}" for name in probe], explicit)
     mode = monitor_mode(t, monitor)
@@ -420,7 +430,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Any, c
     if it is NaN or infinite. ``loss_fn``: what computes the loss (under torchrun,
     ``model.loss`` behind DDP, which averages the gradients over processes); None: ``model.loss``."""
     optimizer.zero_grad(set_to_none=True)
-    with _autocast(batch_device(model), dtype):
+    with autocast(batch_device(model), dtype):
         loss = (model.loss if loss_fn is None else loss_fn)(batch)
     value = float(loss.detach())
     if not math.isfinite(value):
@@ -432,108 +442,11 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Any, c
     return value
 
 
-def evaluate(model: nn.Module, examples: Sequence[Any], collate: Callable[..., Any], batch_size: int,
-             device: torch.device, dtype: torch.dtype | None = None, *,
-             epoch_batches: EpochBatches | None = None, length: Callable[[Any], int] | None = None,
-             dist: Distributed | None = None) -> dict[str, float]:
-    """Score ``examples`` in eval mode: each metric's sums over all batches, divided.
-    ``epoch_batches``: the task's own batches (called with no generator: in order), as in :func:`fit`.
-    ``length``: an example's length; the examples are then batched sorted by length (less padding).
-    ``dist``: under torchrun, each process scores every W-th batch and the sums are added
-    over the processes (a task's own batches, which may carry state, are scored whole)."""
-    if epoch_batches is not None:
-        return _evaluate_batches(model, epoch_batches(examples, batch_size, None), device, dtype)
-    lengths = None if length is None else [length(example) for example in examples]
-    if dist is None:
-        return _evaluate_batches(model, batches(examples, batch_size, collate, lengths=lengths), device, dtype)
-    mine = map(collate, dist.share(batches(examples, batch_size, list, lengths=lengths)))
-    return _evaluate_batches(model, mine, device, dtype, dist)
-
-
-@torch.no_grad()
-def _evaluate_batches(model: nn.Module, pass_batches: Iterable[Any], device: torch.device,
-                      dtype: torch.dtype | None, dist: Distributed | None = None) -> dict[str, float]:
-    model.eval()
-    totals: dict[str, list[float]] = {}
-    for batch in pass_batches:
-        with _autocast(device.type, dtype):
-            metrics = model.metrics(batch.to(device))
-        for name, (value, count) in metrics.items():
-            total = totals.setdefault(name, [0.0, 0])
-            total[0] += value
-            total[1] += count
-    if dist is not None:  # every process the sums over all of them
-        totals = dist.merge_totals(totals)
-    finalize = getattr(model, "finalize_metrics", None)  # optional: metrics that are not means (macro-F1)
-    if finalize is not None:
-        return finalize({name: (value, count) for name, (value, count) in totals.items()})
-    return {name: value / count if count else float("nan") for name, (value, count) in totals.items()}
-
-
-def batches(examples: Sequence[Any], batch_size: int, collate: Callable[..., Any],
-            generator: torch.Generator | None = None, start: int = 0, *, lengths: Sequence[int] | None = None,
-            max_tokens: int | None = None) -> Iterator[Any]:
-    """Collated batches of the examples :func:`batch_indices` picks; ``start``: skip that
-    many batches (the order is drawn all the same, so the generator ends where it would)."""
-    for group in batch_indices(len(examples), batch_size, generator, lengths, max_tokens)[start:]:
-        yield collate([examples[i] for i in group])
-
-
-def batch_indices(count: int, batch_size: int, generator: torch.Generator | None = None,
-                  lengths: Sequence[int] | None = None, max_tokens: int | None = None) -> list[list[int]]:
-    """The example indices of each batch of one pass over ``count`` examples.
-
-    Without ``lengths``: ``batch_size`` examples a batch (the last may be smaller),
-    shuffled with ``generator`` if one is given, else in order. With ``lengths``
-    (``train.bucket``): training batches (a generator) are length-bucketed — shuffle, sort
-    windows of BUCKET_WINDOW batches by length, cut, shuffle the batches (see
-    :func:`seqlab.data.batching.bucket_batches`), also capped at ``max_tokens`` padded
-    tokens; evaluation batches (no generator) take the examples sorted by length.
-    Everything is drawn from ``generator``, so its state at an epoch's start fixes the epoch.
-    """
-    if lengths is None:
-        order = torch.randperm(count, generator=generator).tolist() if generator is not None else range(count)
-        return [list(order[first:first + batch_size]) for first in range(0, count, batch_size)]
-    if generator is None:  # one window over everything: sorted by length, in a fixed order
-        return bucket_batches(lengths, batch_size, None, max(1, count), None)
-    return bucket_batches(lengths, batch_size, max_tokens, BUCKET_WINDOW, generator)
-
-
 def check_bucketing(cfg: Config, task: Any) -> None:
     """``train.bucket`` needs a task that says how long its examples are and lets the loop batch them."""
     if cfg.train.bucket and (task.length is None or task.epoch_batches is not None):
         raise ConfigError(f"train.bucket: task {cfg.task!r} orders its own batches or gives no example length; "
                           "expected false")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``train.device`` as a torch device: auto picks cuda when there is one."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device: 'cuda' was asked for, but torch sees no CUDA device; use auto or cpu")
-    return torch.device(name)
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """``train.precision`` on ``device``: torch.bfloat16 to autocast to, or None for fp32."""
-    if device.type != "cuda":
-        if precision == "bf16":
-            raise ConfigError(f"train.precision: bf16 autocast needs a cuda device, and this run is on {device}; "
-                              "use auto or fp32")
-        return None
-    if precision == "fp32" or (precision == "auto" and not torch.cuda.is_bf16_supported()):
-        return None
-    return torch.bfloat16
-
-
-def batch_device(model: nn.Module) -> str:
-    """The device type ("cpu", "cuda") the model's parameters live on."""
-    return next(model.parameters()).device.type
-
-
-def _autocast(device_type: str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    return contextlib.nullcontext() if dtype is None else torch.autocast(device_type, dtype=dtype)
 
 
 def make_run_dir(name: str, out: str | Path | None) -> Path:
