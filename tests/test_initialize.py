@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 import seqlab
 from seqlab import config
 from seqlab.embeddings import WordVectors
-from seqlab.errors import ConfigError
+from seqlab.errors import ConfigError, DataError
 from seqlab.initialize import initialize
 from seqlab.tasks import classify, tag
 
@@ -109,6 +109,24 @@ def test_pretrained_vectors_start_the_embedding(reviews, tmp_path, binary):
     others = [i for i in range(1, len(data.vocab)) if data.vocab.itos[i] not in FILLER]
     assert torch.equal(weight[others], before[others])
     assert torch.equal(weight[0], torch.zeros(8))  # padding stays zero
+
+
+def test_a_word2vec_run_dir_gives_its_vectors_and_another_run_is_refused(reviews, lm_run, tmp_path):
+    text = reviews / "reviews.txt"
+    w2v = seqlab.train("word2vec-lee", {"data.name": None, "data.format": "text", "data.train": str(text),
+                                        "data.min_freq": 1, "model.embedding_dim": 8, "train.epochs": 1,
+                                        "word2vec.analogies": None}, out=tmp_path / "w2v")
+    vectors = WordVectors.from_run(w2v)
+    cfg = classify_cfg(reviews, **{"model.embedding.pretrained": str(w2v)})
+    data = classify.load_data(cfg)
+    model = classify.build_model(cfg, data)
+    (note,) = initialize(cfg, model, data, fresh=True)
+    assert note.startswith(f"model.embedding.pretrained: 16 of 16 vocabulary words found in {w2v} ")
+    for word in FILLER:
+        assert torch.equal(model.embedding.weight.detach()[data.vocab[word]], vectors[word])
+    cfg = classify_cfg(reviews, **{"model.embedding.pretrained": str(lm_run)})  # an lm run: no word vectors
+    with pytest.raises(DataError, match="not a word2vec run"):
+        initialize(cfg, classify.build_model(cfg, data), data, fresh=True)
 
 
 def test_frozen_pretrained_embedding_stays_put(reviews, tmp_path):

@@ -88,7 +88,7 @@ class DataConfig:
 class EmbeddingConfig:
     """Pretrained word vectors for the token embedding (classify, tag, lm); see seqlab.initialize."""
 
-    pretrained: str | None = None  # word2vec text file (binary if it ends in .bin) whose vectors start the embedding
+    pretrained: str | None = None  # word2vec text file (binary if .bin) or seqlab word2vec run: vectors to start from
     freeze: bool = False  # keep the token embedding fixed during training (with model.embedding.pretrained)
 
 
@@ -244,13 +244,14 @@ class Word2VecConfig:
     alpha: float = 0.025  # starting SGD learning rate, decayed linearly over all words of all epochs
     min_alpha: float = 0.0001  # learning rate at the very end
     shared_negatives: bool = True  # skipgram: one draw of noise words per center, shared by its context words
+    shared_draws: int = 2  # shared_negatives: each center draws shared_draws x negative noise words, weighted 1/that
     batch_words: int = 1000  # corpus words whose updates are summed into one SGD step (larger: faster, less stable)
     workers: int = 1  # CPU threads training at once on shared tables (Hogwild, as gensim); 1: exactly repeatable
     analogies: str | None = "word_analogy"  # questions-words file (registry name or path) scored at the end; null: none
     restrict_vocab: int = 30000  # analogies: only questions whose words are among this many most frequent
 
     def __post_init__(self) -> None:
-        for key in ("window", "negative", "batch_words", "workers", "restrict_vocab"):
+        for key in ("window", "negative", "shared_draws", "batch_words", "workers", "restrict_vocab"):
             _require(getattr(self, key) >= 1, f"word2vec.{key}", getattr(self, key), "an integer >= 1")
         _require(self.sample >= 0, "word2vec.sample", self.sample, "a number >= 0")
         _require(self.alpha > 0, "word2vec.alpha", self.alpha, "a number > 0")

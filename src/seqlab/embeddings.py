@@ -183,8 +183,11 @@ class WordVectors:
         for name in (VOCAB_FILE, WEIGHTS_FILE):
             if not (run_dir / name).is_file():
                 raise DataError(f"{run_dir}: no {name}; expected a finished word2vec run dir")
-        vocab = json.loads((run_dir / VOCAB_FILE).read_text(encoding="utf-8"))
-        return cls(vocab["words"], load_file(run_dir / WEIGHTS_FILE)["input"], vocab["counts"])
+        vocab, tables = json.loads((run_dir / VOCAB_FILE).read_text(encoding="utf-8")), load_file(run_dir / WEIGHTS_FILE)
+        if "input" not in tables or "words" not in vocab:
+            raise DataError(f"{run_dir}: not a word2vec run (its {WEIGHTS_FILE} has no 'input' word vectors); "
+                            "expected a finished word2vec run dir")
+        return cls(vocab["words"], tables["input"], vocab["counts"])
 
     def save_word2vec_format(self, path: str | Path, binary: bool = False) -> None:
         """Write the word2vec C tool's text or binary format (see the module docstring), atomically."""

@@ -10,7 +10,7 @@
   left to right only (``model.bidirectional: false``) as the language model did.
 - ``model.embedding.pretrained: PATH`` (classify, tag, lm): word vectors in the word2vec
   text format (or binary, for a file ending in ``.bin``; :mod:`seqlab.embeddings` reads
-  both) start the token embedding. Each vocabulary word takes the vector of the same word
+  both), or a seqlab ``word2vec`` run dir, start the token embedding. Each vocabulary word takes the vector of the same word
   in the file, or else of its lower-cased form; the others (and the specials) keep their
   random start. The report says how many vocabulary words were found and what share of
   the training tokens they cover. ``model.embedding.freeze: true`` keeps the embedding
@@ -148,7 +148,10 @@ def load_pretrained(cfg: Config, model: nn.Module, data: Any) -> str:
 
     path = cfg.model.embedding.pretrained
     embedding, vocab, train_ids = word_embedding(cfg, model, data, "model.embedding.pretrained")
-    vectors = WordVectors.load_word2vec_format(path, binary=str(path).endswith(".bin"))
+    if Path(path).is_dir():  # a seqlab word2vec run
+        vectors = WordVectors.from_run(path)
+    else:
+        vectors = WordVectors.load_word2vec_format(path, binary=str(path).endswith(".bin"))
     if vectors.dim != embedding.embedding_dim:
         raise ConfigError(f"model.embedding.pretrained: {path} holds {vectors.dim}-dimensional vectors, and "
                           f"model.embedding_dim is {embedding.embedding_dim}; expected them equal "

@@ -82,6 +82,25 @@ def test_shared_skipgram_chunk_moves_each_context_word_by_its_own_step():
     assert moved[[0, 3, 4, 5]].abs().max() == 0
 
 
+def test_shared_draws_weigh_each_noise_word_by_one_over_the_draws():
+    """With every noise draw the same word, 2 x K draws weighted 1/2 are K draws weighted 1: same step."""
+    chunk = Chunk(inputs=torch.tensor([[1, 2, 3, 0]]), input_mask=torch.tensor([[True, True, True, False]]),
+                  targets=torch.tensor([4]))
+    cdf = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 1.0], dtype=torch.float64)  # every noise draw is word 5
+    models = []
+    for draws in (1, 2):
+        torch.manual_seed(0)
+        model = Word2Vec(6, 3).double()
+        model.output.data.normal_()
+        loss, count = word2vec.train_chunk(model, chunk, cdf, 2, 0.05, torch.Generator().manual_seed(0),
+                                           shared_draws=draws)
+        models.append((model, loss, count))
+    (one, loss1, count1), (two, loss2, count2) = models
+    assert count1 == count2 == 3 and loss2 == pytest.approx(loss1, rel=1e-12)
+    torch.testing.assert_close(two.input, one.input, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(two.output, one.output, rtol=1e-12, atol=1e-12)
+
+
 def test_cbow_step_spreads_the_whole_hidden_step_onto_each_context_word():
     """The C tool (cbow, mean): h = mean of the context vectors, and each context vector
     gets the full step for h (not divided by the context size)."""
