@@ -37,8 +37,8 @@ from seqlab.errors import ConfigError
 from seqlab.metrics import require_sacrebleu
 from seqlab.nn import TransformerEncoder
 from seqlab.nn.transformer import DecoderCache, TransformerDecoder
-from seqlab.tasks.seq2seq import Search, Seq2SeqModel, TeacherForcing
 from seqlab.tasks.seq2seq_data import Seq2SeqData
+from seqlab.tasks.seq2seq_model import Search, Seq2SeqModel, TeacherForcing
 
 
 class TransformerEncoded(NamedTuple):
