@@ -35,7 +35,8 @@ for corpora, by sacreBLEU's BLEU (cased ``bleu``, lowercased ``bleu_lc``) and ch
 text (see :mod:`seqlab.metrics`). BLEU and chrF are corpus-level: each batch returns
 their sufficient statistics and ``finalize_metrics`` turns the split's sums into scores.
 
-Data lives in :mod:`seqlab.tasks.seq2seq_data` (toys, multi30k, eng-fra, your files).
+Data lives in :mod:`seqlab.tasks.seq2seq_data` (toys, multi30k, eng-fra, your files), and what
+the two models share in :mod:`seqlab.tasks.seq2seq_model`.
 """
 
 from __future__ import annotations
