@@ -28,11 +28,11 @@ import gzip
 import json
 import math
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -470,6 +470,31 @@ def seeded_split(
         out[name] = sorted(int(i) for i in order[start : start + size])
         start += size
     return out
+
+
+def carve_missing_splits(
+    rows: Mapping[str, Sequence[Any]],
+    described: Mapping[str, str],
+    valid_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> tuple[dict[str, str], dict[str, list[int]], dict[str, object]]:
+    """Carve the valid and test splits a source lacks from its train rows (seeded, see
+    :func:`seeded_split`). ``rows``: the splits the source has (train at least), each a
+    sequence of rows; ``described``: where each came from. Returns (which source each of
+    train, valid and test draws from, each split's row numbers in it, a description for
+    split.json: each split's source and the fractions carved from train)."""
+    carved = [name for name in ("valid", "test") if name not in rows]
+    fractions = {"valid": valid_fraction, "test": test_fraction}
+    split = seeded_split(len(rows["train"]), [1.0 - sum(fractions[n] for n in carved)]
+                         + [fractions[n] for n in carved], seed=seed, names=["train", *carved])
+    for name in ("valid", "test"):
+        if name not in carved:
+            split[name] = list(range(len(rows[name])))
+    names = {name: "train" if name in carved else name for name in ("train", "valid", "test")}
+    about = {"sources": {name: described[names[name]] for name in names},
+             "carved_from_train": {name: fractions[name] for name in carved}}
+    return names, split, about
 
 
 def chronological_split(

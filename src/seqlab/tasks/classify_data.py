@@ -139,16 +139,7 @@ def _read_splits(cfg: Config) -> tuple[dict[str, Rows], dict[str, str], dict[str
         described = {"train": f"{d.name}/{train_split}"}
         if test_split is not None:
             rows["test"], described["test"] = registry.load(d.name, test_split), f"{d.name}/{test_split}"
-    carved = [name for name in ("valid", "test") if name not in rows]
-    fractions = {"valid": d.valid_fraction, "test": d.test_fraction}
-    split = sources.seeded_split(len(rows["train"]), [1.0 - sum(fractions[n] for n in carved)]
-                                 + [fractions[n] for n in carved], seed=cfg.seed, names=["train", *carved])
-    for name in ("valid", "test"):
-        if name not in carved:
-            split[name] = list(range(len(rows[name])))
-    names = {name: "train" if name in carved else name for name in ("train", "valid", "test")}
-    about = {"sources": {name: described[names[name]] for name in names},
-             "carved_from_train": {name: fractions[name] for name in carved}}
+    names, split, about = sources.carve_missing_splits(rows, described, d.valid_fraction, d.test_fraction, cfg.seed)
     return rows, names, split, about
 
 

@@ -278,17 +278,9 @@ def _read_splits(cfg: Config) -> tuple[dict[str, Pairs], dict[str, str], dict[st
         rows = {name: [(tgt, src) if reverse else (src, tgt) for src, tgt in registry.load(d.name, part)]
                 for name, part in wanted.items() if part is not None}
         described = {name: f"{d.name}/{part}" for name, part in wanted.items() if part is not None}
-    carved = [name for name in ("valid", "test") if name not in rows]
-    fractions = {"valid": d.valid_fraction, "test": d.test_fraction}
-    split = sources.seeded_split(len(rows["train"]), [1.0 - sum(fractions[n] for n in carved)]
-                                 + [fractions[n] for n in carved], seed=cfg.seed, names=["train", *carved])
-    for name in ("valid", "test"):
-        if name not in carved:
-            split[name] = list(range(len(rows[name])))
-    names = {name: "train" if name in carved else name for name in ("train", "valid", "test")}
-    about = {"sources": {name: described[names[name]] for name in names},
-             "direction": d.direction, "carved_from_train": {name: fractions[name] for name in carved}}
-    return rows, names, split, about
+    names, split, about = sources.carve_missing_splits(rows, described, d.valid_fraction, d.test_fraction, cfg.seed)
+    return rows, names, split, {"sources": about["sources"], "direction": d.direction,
+                                "carved_from_train": about["carved_from_train"]}
 
 
 def _read_files(cfg: Config) -> tuple[dict[str, Pairs], dict[str, str]]:
