@@ -497,6 +497,17 @@ def carve_missing_splits(
     return names, split, about
 
 
+def limit_splits(splits: dict[str, list[Any]], limit_train: int | None, limit_eval: int | None,
+                 seed: int) -> None:
+    """Cut each split to at most ``limit_train`` (train) or ``limit_eval`` (valid, test) items,
+    in place: the first N of a seeded shuffle, kept in their order (data.limit_train/limit_eval)."""
+    for i, name in enumerate(("train", "valid", "test")):
+        limit = limit_train if name == "train" else limit_eval
+        if limit is not None and limit < len(splits[name]):
+            keep = np.random.default_rng([seed, i]).permutation(len(splits[name]))[:limit]
+            splits[name] = [splits[name][j] for j in sorted(keep.tolist())]
+
+
 def chronological_split(
     n: int,
     fractions: Iterable[float] = (0.7, 0.1, 0.2),

@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from seqlab import initialize
 from seqlab.config import Config, did_you_mean
@@ -78,11 +77,7 @@ def load_data(cfg: Config) -> ClassifyData:
     # model.init_from: read text as the language model did, with its tokenizer and vocabulary
     lm_vocab = initialize.lm_vocabulary(cfg) if cfg.model.init_from is not None else None
     rows, names, split, about = _read_splits(cfg)
-    for i, name in enumerate(("train", "valid", "test")):
-        limit = d.limit_train if name == "train" else d.limit_eval
-        if limit is not None and limit < len(split[name]):  # the first N of a seeded shuffle, kept in file order
-            order = np.random.default_rng([cfg.seed, i]).permutation(len(split[name]))[:limit]
-            split[name] = [split[name][j] for j in sorted(order.tolist())]
+    sources.limit_splits(split, d.limit_train, d.limit_eval, cfg.seed)
     examples = {name: [rows[names[name]][j] for j in split[name]] for name in split}
     about.update(seed=cfg.seed, limit_train=d.limit_train, limit_eval=d.limit_eval)
     if reads_features(cfg):

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -249,11 +248,7 @@ def _load_names(cfg: Config, settings: dict[str, object]) -> LMData:
     rows = list(registry.load("names", "all"))  # (surname, language)
     split = sources.seeded_split(len(rows), [1.0 - d.valid_fraction - d.test_fraction, d.valid_fraction,
                                              d.test_fraction], seed=cfg.seed)
-    for i, name in enumerate(("train", "valid", "test")):
-        limit = d.limit_train if name == "train" else d.limit_eval
-        if limit is not None and limit < len(split[name]):  # the first N of a seeded shuffle, kept in file order
-            order = np.random.default_rng([cfg.seed, i]).permutation(len(split[name]))[:limit]
-            split[name] = [split[name][j] for j in sorted(order.tolist())]
+    sources.limit_splits(split, d.limit_train, d.limit_eval, cfg.seed)
     texts = [rows[j][0] for j in split["train"]]
     tokenizer = build_tokenizer(d.tokenizer, texts, **settings)
     vocab = Vocab.build([tokenizer.tokenize(text) for text in texts], min_freq=d.min_freq, max_size=d.max_vocab)

@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -214,11 +213,7 @@ def _load_corpus(cfg: Config) -> Seq2SeqData:
     (seeded), tokenize, drop empty pairs, build the vocabularies from train, encode."""
     d = cfg.data
     rows, names, split, about = _read_splits(cfg)
-    for i, name in enumerate(("train", "valid", "test")):
-        limit = d.limit_train if name == "train" else d.limit_eval
-        if limit is not None and limit < len(split[name]):  # the first N of a seeded shuffle, kept in file order
-            order = np.random.default_rng([cfg.seed, i]).permutation(len(split[name]))[:limit]
-            split[name] = [split[name][j] for j in sorted(order.tolist())]
+    sources.limit_splits(split, d.limit_train, d.limit_eval, cfg.seed)
     train_pairs = [rows[names["train"]][j] for j in split["train"]]
     if not train_pairs:
         raise DataError(f"{about['sources']['train']}: the training split is empty; expected sentence pairs")

@@ -34,7 +34,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -322,11 +321,7 @@ def load_data(cfg: Config) -> TagData:
     and character vocabularies and the tag list from train, and encode all three."""
     d = cfg.data
     splits, described = _read_splits(cfg)
-    for i, name in enumerate(("train", "valid", "test")):
-        limit = d.limit_train if name == "train" else d.limit_eval
-        if limit is not None and limit < len(splits[name]):  # the first N of a seeded shuffle, kept in file order
-            keep = np.random.default_rng([cfg.seed, i]).permutation(len(splits[name]))[:limit]
-            splits[name] = [splits[name][j] for j in sorted(keep.tolist())]
+    sources.limit_splits(splits, d.limit_train, d.limit_eval, cfg.seed)
     if not splits["train"]:
         raise DataError(f"{described['train']}: the training split is empty; expected tagged sentences")
     words = {name: [[w.lower() for w in tokens] if d.lowercase else tokens for tokens, _ in rows]
