@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--per-pair", action="store_true",
                         help="seqlab: fresh noise words for every pair (word2vec.shared_negatives=false)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", metavar="RUN_DIR", help="keep seqlab's run here (a new folder) instead of a temporary one")
     args = parser.parse_args()
     overrides = {"data.name": args.corpus, "data.lowercase": True, "data.min_freq": args.min_count,
                  "model.embedding_dim": args.dim, "train.epochs": args.epochs, "train.device": "cpu",
@@ -57,7 +58,7 @@ def main() -> None:
           f"words {'per pair' if args.per_pair else 'shared per center'}")
 
     with tempfile.TemporaryDirectory() as tmp:
-        run = seqlab.train("word2vec-lee", overrides, out=f"{tmp}/run")
+        run = seqlab.train("word2vec-lee", overrides, out=args.keep or f"{tmp}/run")
         summary = __import__("json").loads((run / "summary.json").read_text())
         ours = WordVectors.from_run(run)
     ours_speed, corpus_words = summary["words_per_s"], summary["corpus_words"]
