@@ -168,3 +168,33 @@ def test_tasks_without_one_token_embedding_refuse(tmp_path):
     with pytest.raises(ConfigError, match=r"model.embedding.pretrained: the model has no single token embedding "
                                           r"to start \(the task is 'seq2seq'\)"):
         initialize(cfg, torch.nn.Linear(1, 1), None, fresh=True)
+
+
+def test_extend_vocab_adds_the_pretrained_words_train_lacks(reviews, tmp_path):
+    path = tmp_path / "vectors.txt"
+    vectors = vectors_file(path, [*FILLER, "unseen", "Capital", "other"], 8)
+    cfg = classify_cfg(reviews, **{"model.embedding.pretrained": str(path), "model.embedding.extend_vocab": True})
+    plain = classify.load_data(classify_cfg(reviews))
+    data = classify.load_data(cfg)
+    # The training vocabulary first, then the file's words it lacks; 'Capital' never comes out of a lower-casing
+    # tokenizer (classify-csv lower-cases), so it is not added.
+    assert cfg.data.lowercase and data.vocab.itos == [*plain.vocab.itos, "unseen", "other"]
+    model = classify.build_model(cfg, data)
+    assert model.embedding.num_embeddings == len(plain.vocab) + 2
+    (note,) = initialize(cfg, model, data, fresh=True)
+    assert "8 of 18 vocabulary words found" in note
+    assert torch.equal(model.embedding.weight[data.vocab["unseen"]].detach(), vectors["unseen"])
+    # A text with a word that only the vectors know reads it, not <unk>.
+    assert data.vocab.encode(["unseen"]) == [data.vocab["unseen"]]
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"model.embedding.extend_vocab": True}, "model.embedding.pretrained, which is null"),
+    ({"model.embedding.extend_vocab": True, "model.embedding.pretrained": "v.txt", "task": "lm"},
+     r"classify and tag models \(the task is 'lm'\)"),
+])
+def test_extend_vocab_without_vectors_or_for_another_task_is_refused(overrides, message):
+    cfg = config.resolve("shakespeare-smoke", overrides) if overrides.get("task") == "lm" else \
+        config.resolve("imdb-smoke", overrides)
+    with pytest.raises(ConfigError, match=f"model.embedding.extend_vocab: .*{message}"):
+        initialize(cfg, torch.nn.Linear(1, 1), None, fresh=True)

@@ -90,6 +90,7 @@ class EmbeddingConfig:
 
     pretrained: str | None = None  # word2vec text file (binary if .bin) or seqlab word2vec run: vectors to start from
     freeze: bool = False  # keep the token embedding fixed during training (with model.embedding.pretrained)
+    extend_vocab: bool = False  # classify, tag: the pretrained words the training split lacks join the vocabulary
 
 
 @dataclass(frozen=True)

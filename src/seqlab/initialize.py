@@ -15,6 +15,10 @@
   random start. The report says how many vocabulary words were found and what share of
   the training tokens they cover. ``model.embedding.freeze: true`` keeps the embedding
   fixed during training (an lm with tied embeddings then keeps its output matrix fixed too).
+  ``model.embedding.extend_vocab: true`` (classify, tag) adds the file's words that the
+  training split lacks to the vocabulary, after the training words, so a word first seen
+  in valid or test has its pretrained vector instead of ``<unk>`` (as GloVe is commonly
+  used); with a lower-casing tokenizer only the file's lower-case words are added.
 
 The loop calls :func:`initialize` after building the model: copying happens for a new
 run only (a resumed run's checkpoint holds its weights), freezing every time.
@@ -42,6 +46,8 @@ def initialize(cfg: Config, model: nn.Module, data: Any, fresh: bool) -> list[st
     """Apply ``model.init_from`` and ``model.embedding`` to a built model; returns report lines.
     ``fresh``: a new run (copy weights); False: a resumed one (only freeze)."""
     notes = []
+    if cfg.model.embedding.extend_vocab:
+        check_extend_vocab(cfg)
     if fresh and cfg.model.init_from is not None:
         notes.append(init_from_lm(cfg, model))
     if fresh and cfg.model.embedding.pretrained is not None:
@@ -141,17 +147,46 @@ def word_embedding(cfg: Config, model: nn.Module, data: Any,
     return embedding, data.vocab, ids
 
 
+def read_vectors(path: str) -> Any:
+    """The WordVectors of ``model.embedding.pretrained``: a seqlab word2vec run dir, or a
+    word2vec-format file (binary if it ends in .bin)."""
+    from seqlab.embeddings import WordVectors
+
+    if Path(path).is_dir():
+        return WordVectors.from_run(path)
+    return WordVectors.load_word2vec_format(path, binary=str(path).endswith(".bin"))
+
+
+def extended_vocab(cfg: Config, vocab: Vocab) -> Vocab:
+    """``vocab`` (from the training split) followed by the pretrained words it lacks, when
+    ``model.embedding.extend_vocab`` asks for them (in the file's order: for word2vec files,
+    most frequent first; only lower-case words when ``data.lowercase``); else ``vocab``."""
+    e = cfg.model.embedding
+    if not e.extend_vocab:
+        return vocab
+    check_extend_vocab(cfg)
+    new = [word for word in read_vectors(e.pretrained).words
+           if word not in vocab and not (cfg.data.lowercase and word != word.lower())]
+    return Vocab([*vocab.itos, *new]) if new else vocab
+
+
+def check_extend_vocab(cfg: Config) -> None:
+    """A ConfigError unless ``model.embedding.extend_vocab`` has vectors to add and a task whose vocabulary it extends."""
+    if cfg.model.embedding.pretrained is None:
+        raise ConfigError("model.embedding.extend_vocab: adds the words of model.embedding.pretrained, which is "
+                          "null; set it, or expected false")
+    if cfg.task not in ("classify", "tag") or cfg.model.init_from is not None:
+        why = "model.init_from fixes the vocabulary to the lm's" if cfg.model.init_from else f"the task is {cfg.task!r}"
+        raise ConfigError(f"model.embedding.extend_vocab: extends the vocabulary of classify and tag models ({why}); "
+                          "expected false")
+
+
 @torch.no_grad()
 def load_pretrained(cfg: Config, model: nn.Module, data: Any) -> str:
     """Copy the vectors of ``model.embedding.pretrained`` into the token embedding; return the coverage report."""
-    from seqlab.embeddings import WordVectors
-
     path = cfg.model.embedding.pretrained
     embedding, vocab, train_ids = word_embedding(cfg, model, data, "model.embedding.pretrained")
-    if Path(path).is_dir():  # a seqlab word2vec run
-        vectors = WordVectors.from_run(path)
-    else:
-        vectors = WordVectors.load_word2vec_format(path, binary=str(path).endswith(".bin"))
+    vectors = read_vectors(path)
     if vectors.dim != embedding.embedding_dim:
         raise ConfigError(f"model.embedding.pretrained: {path} holds {vectors.dim}-dimensional vectors, and "
                           f"model.embedding_dim is {embedding.embedding_dim}; expected them equal "

@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from seqlab import initialize
 from seqlab.config import Config, did_you_mean
 from seqlab.data import registry, sources
@@ -88,8 +87,8 @@ def load_data(cfg: Config) -> ClassifyData:
     tokenizer = build_tokenizer(d.tokenizer, texts, **settings) if lm_vocab is None else lm_vocab[0]
     token_lists = {name: [tokenizer.tokenize(text)[:d.max_tokens_per_example] for text, _ in examples[name]]
                    for name in examples}
-    vocab = Vocab.build(token_lists["train"], min_freq=d.min_freq, max_size=d.max_vocab) if lm_vocab is None \
-        else lm_vocab[1]
+    vocab = initialize.extended_vocab(cfg, Vocab.build(token_lists["train"], min_freq=d.min_freq,
+                                                       max_size=d.max_vocab)) if lm_vocab is None else lm_vocab[1]
     labels = sorted({label for _, label in examples["train"]})
     label_ids = {label: i for i, label in enumerate(labels)}
 

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqlab import initialize
 from seqlab.config import Config, did_you_mean
 from seqlab.data import registry, sources
 from seqlab.data.batching import TokenBatch, pad
@@ -326,7 +327,7 @@ def load_data(cfg: Config) -> TagData:
         raise DataError(f"{described['train']}: the training split is empty; expected tagged sentences")
     words = {name: [[w.lower() for w in tokens] if d.lowercase else tokens for tokens, _ in rows]
              for name, rows in splits.items()}
-    vocab = Vocab.build(words["train"], min_freq=d.min_freq, max_size=d.max_vocab)
+    vocab = initialize.extended_vocab(cfg, Vocab.build(words["train"], min_freq=d.min_freq, max_size=d.max_vocab))
     char_vocab = None
     if cfg.model.char_encoder != "none":  # spelled from the original tokens: case is a strong cue
         char_vocab = Vocab.build(list(token) for tokens, _ in splits["train"] for token in tokens)
