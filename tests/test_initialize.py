@@ -198,3 +198,11 @@ def test_extend_vocab_without_vectors_or_for_another_task_is_refused(overrides, 
         config.resolve("imdb-smoke", overrides)
     with pytest.raises(ConfigError, match=f"model.embedding.extend_vocab: .*{message}"):
         initialize(cfg, torch.nn.Linear(1, 1), None, fresh=True)
+
+
+def test_missing_vectors_name_the_key_and_how_to_make_them(reviews, tmp_path):
+    cfg = classify_cfg(reviews, **{"model.embedding.pretrained": str(tmp_path / "nowhere"),
+                                   "model.embedding.extend_vocab": True})
+    with pytest.raises(DataError, match=r"model.embedding.pretrained: .*nowhere: no such file or folder; .*"
+                                        r"seqlab word2vec run dir"):
+        classify.load_data(cfg)

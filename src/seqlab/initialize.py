@@ -154,6 +154,10 @@ def read_vectors(path: str) -> Any:
 
     if Path(path).is_dir():
         return WordVectors.from_run(path)
+    if not Path(path).exists():
+        raise DataError(f"model.embedding.pretrained: {path}: no such file or folder; expected word vectors in the "
+                        "word2vec text or binary format, or a seqlab word2vec run dir (`seqlab train word2vec-imdb "
+                        f"--out {path}` makes one)")
     return WordVectors.load_word2vec_format(path, binary=str(path).endswith(".bin"))
 
 
