@@ -23,7 +23,7 @@ queen. The recipe follows the original C tool (and gensim, which copies it):
   1+K output rows per pair — 3-4x faster on the CPU. Each center draws
   ``word2vec.shared_draws`` × K noise words, each weighted 1/shared_draws: the same
   expected loss with less noise in the estimate its context words share (on IMDB, one
-  epoch: analogy accuracy 0.090 with 1 × K, 0.099 with 2 × K, 0.096 with fresh draws per
+  epoch: analogy accuracy 0.092 with 1 × K, 0.099–0.102 with 2 × K, 0.096 with fresh draws per
   pair). ``shared_negatives: false`` draws fresh ones for every pair, as the C tool does;
 - plain SGD with the learning rate decayed linearly from ``word2vec.alpha`` to
   ``word2vec.min_alpha`` over all words of all epochs.
