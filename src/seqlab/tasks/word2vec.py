@@ -20,7 +20,7 @@ queen. The recipe follows the original C tool (and gensim, which copies it):
   of all its context words (``word2vec.shared_negatives``, Ji et al. 2016, "Parallelizing
   Word2Vec in Shared and Distributed Memory"): a center's step is then two small matrix
   products, (contexts × D)·(D × (1+K)) and back, instead of one gather and scatter of
-  1+K output rows per pair — 3-4x faster on the CPU. Each center draws
+  1+K output rows per pair — about 3x faster on the CPU. Each center draws
   ``word2vec.shared_draws`` × K noise words, each weighted 1/shared_draws: the same
   expected loss with less noise in the estimate its context words share (on IMDB, one
   epoch: analogy accuracy 0.092 with 1 × K, 0.099–0.102 with 2 × K, 0.096 with fresh draws per
