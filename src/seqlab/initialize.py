@@ -26,6 +26,7 @@ run only (a resumed run's checkpoint holds its weights), freezing every time.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -149,16 +150,26 @@ def word_embedding(cfg: Config, model: nn.Module, data: Any,
 
 def read_vectors(path: str) -> Any:
     """The WordVectors of ``model.embedding.pretrained``: a seqlab word2vec run dir, or a
-    word2vec-format file (binary if it ends in .bin)."""
+    word2vec-format file (binary if it ends in .bin). Data loading (extend_vocab) and
+    weight loading both ask for them; the last file read is kept, keyed by its path and
+    modification time, so a large vectors file is parsed once per run."""
+    where = Path(path)
+    if not where.exists():
+        raise DataError(f"model.embedding.pretrained: {path}: no such file or folder; expected word vectors in the "
+                        "word2vec text or binary format, or a seqlab word2vec run dir (`seqlab train word2vec-imdb "
+                        f"--out {path}` makes one)")
+    stamped = max((f.stat().st_mtime_ns for f in where.iterdir()), default=0) if where.is_dir() \
+        else where.stat().st_mtime_ns
+    return _load_vectors(str(path), stamped)
+
+
+@functools.lru_cache(maxsize=1)
+def _load_vectors(path: str, stamped: int) -> Any:
     from seqlab.embeddings import WordVectors
 
     if Path(path).is_dir():
         return WordVectors.from_run(path)
-    if not Path(path).exists():
-        raise DataError(f"model.embedding.pretrained: {path}: no such file or folder; expected word vectors in the "
-                        "word2vec text or binary format, or a seqlab word2vec run dir (`seqlab train word2vec-imdb "
-                        f"--out {path}` makes one)")
-    return WordVectors.load_word2vec_format(path, binary=str(path).endswith(".bin"))
+    return WordVectors.load_word2vec_format(path, binary=path.endswith(".bin"))
 
 
 def extended_vocab(cfg: Config, vocab: Vocab) -> Vocab:

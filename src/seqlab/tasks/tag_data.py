@@ -134,13 +134,8 @@ def _read_user_files(cfg: Config) -> tuple[dict[str, Sentences], dict[str, str]]
             raise DataError(f"{path}: the {d.tag_column} column is '_' (empty) on every word; expected tags "
                             f"there (data.tag_column: {', '.join(sources.CONLLU_TAG_COLUMNS)})")
     described = {name: str(path) for name, path in paths.items()}
-    carved = [name for name in ("valid", "test") if name not in splits]
-    if carved:
-        fractions = {"valid": d.valid_fraction, "test": d.test_fraction}
-        split = sources.seeded_split(len(splits["train"]), [1.0 - sum(fractions[n] for n in carved)]
-                                     + [fractions[n] for n in carved], seed=cfg.seed, names=["train", *carved])
-        pool = splits["train"]
-        for name in ("train", *carved):
-            splits[name] = [pool[i] for i in split[name]]
-            described[name] = f"{d.train} ({name}, carved with seed {cfg.seed})"
-    return splits, described
+    names, split, _ = sources.carve_missing_splits(splits, described, d.valid_fraction, d.test_fraction, cfg.seed)
+    cut = [name for name in ("train", "valid", "test") if names[name] == "train"]  # train and what it gave up
+    for name in cut if len(cut) > 1 else ():
+        described[name] = f"{d.train} ({name}, carved with seed {cfg.seed})"
+    return {name: [splits[names[name]][i] for i in split[name]] for name in split}, described
