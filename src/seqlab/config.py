@@ -67,6 +67,9 @@ class DataConfig:
     limit_eval: int | None = None  # likewise for validation and test (smoke runs); null: all
     direction: str | None = None  # seq2seq on a registry corpus: e.g. de-en or en-de (multi30k); null: its own order
     bptt: int = 128  # lm on a token stream: window length of truncated backpropagation through time
+    # word2vec on imdb: the review text of every split (all), or of the training split only (train: the text a
+    # classifier scored on the test split may pre-train on)
+    text_from: Literal["all", "train"] = "all"
 
     def __post_init__(self) -> None:
         for key in ("num_train", "num_valid", "num_test", "min_len", "bpe_vocab_size", "min_freq", "bptt"):

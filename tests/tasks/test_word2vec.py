@@ -9,7 +9,7 @@ import torch
 
 from seqlab import config
 from seqlab.errors import ConfigError, DataError, TrainingError
-from seqlab.tasks import word2vec
+from seqlab.tasks import word2vec, word2vec_data
 from seqlab.tasks.word2vec import Chunk, Word2Vec
 
 
@@ -203,3 +203,19 @@ def test_divergence_stops_the_run():
         word2vec.check_diverged(100.0 * 10, 10, 5, 2, 7, w)
     with pytest.raises(TrainingError):
         word2vec.check_diverged(float("nan"), 10, 5, 2, 7, w)
+
+
+def test_imdb_text_from_train_reads_only_the_training_reviews(monkeypatch):
+    """data.text_from=train: vectors a classifier scored on IMDB test may start from never read a test review."""
+    reviews = {"train": [("good film<br />really", 1)], "test": [("bad plot", 0)]}
+    monkeypatch.setattr(word2vec_data.registry, "load", lambda name, split: list(reviews[split]))
+    cfg = config.from_dict({"task": "word2vec", "data": {"name": "imdb"}})
+    lines, source = word2vec.read_lines(cfg)
+    assert list(lines) == ["good film really", "bad plot"] and source == "imdb reviews (train + test)"
+    lines, source = word2vec.read_lines(config.apply_overrides(cfg, {"data.text_from": "train"}))
+    assert list(lines) == ["good film really"] and source == "imdb reviews (train)"
+    lee = config.from_dict({"task": "word2vec", "data": {"name": "word2vec_lee", "text_from": "train"}})
+    with pytest.raises(ConfigError, match=r"data\.text_from: word2vec_lee .*expected 'all', got 'train'"):
+        word2vec.read_lines(lee)
+    with pytest.raises(ConfigError, match="data.text_from"):
+        config.from_dict({"task": "word2vec", "data": {"name": "imdb", "text_from": "test"}})

@@ -11,7 +11,7 @@ import seqlab
 from seqlab import config
 from seqlab.errors import TrainingError
 from seqlab.tasks import get_task
-from seqlab.training import loop
+from seqlab.training import loop, passes
 from seqlab.training.records import without_timings
 
 # A run of a second or two: the toy at a tenth of its size.
@@ -184,3 +184,48 @@ def test_train_step_under_bf16_autocast():
     assert not torch.equal(before, model.head.weight)
     assert loop.autocast_dtype("auto", torch.device("cpu")) is None
     assert loop.autocast_dtype("fp32", torch.device("cpu")) is None
+
+
+class CountingLibc:
+    """Stands in for glibc: counts malloc_trim calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def malloc_trim(self, pad):
+        assert pad == 0
+        self.calls += 1
+        return 1
+
+
+def test_cpu_passes_hand_freed_heap_memory_back(tmp_path, monkeypatch):
+    """Training steps and evaluation batches call malloc_trim every TRIM_EVERY batches, and each
+    evaluation once at its end (the fused CPU loop's freed buffers otherwise stay with glibc)."""
+    libc = CountingLibc()
+    monkeypatch.setattr(passes, "_glibc", lambda: libc)
+    monkeypatch.setattr(passes, "TRIM_EVERY", 3)
+    batches = [torch.ones(2)] * 7
+
+    class Scored(torch.nn.Module):
+        def metrics(self, batch):
+            return {"n": (float(batch.sum()), 2)}
+
+    class Batch:
+        def __init__(self, t):
+            self.t = t
+
+        def to(self, device):
+            return self.t
+
+    assert passes.evaluate_batches(Scored(), map(Batch, batches), torch.device("cpu"), None) == {"n": 1.0}
+    assert libc.calls == 2 + 1  # after batches 3 and 6, then at the end
+    assert passes.trim_heap(torch.device("meta")) is False and libc.calls == 3  # not on other devices
+    monkeypatch.setattr(loop, "TRIM_EVERY", 2)
+    libc.calls = 0
+    loop.train("toy-tag", {**SMALL, "train.epochs": 1, "data.num_train": 64, "train.batch_size": 16}, out=tmp_path / "r")
+    assert libc.calls >= 2  # 4 steps: after steps 2 and 4 (and the evaluations' own)
+
+
+def test_trim_heap_runs_on_this_machine():
+    """The real call: glibc on Linux returns a bool; elsewhere nothing is done."""
+    assert passes.trim_heap(torch.device("cpu")) in (True, False)

@@ -54,10 +54,14 @@ def read_lines(cfg: Config) -> tuple[Iterable[str], str]:
     """The corpus's lines (sentences or documents) named by ``cfg.data``, and their description."""
     d = cfg.data
     if d.name == "word2vec_lee":
+        if d.text_from != "all":
+            raise ConfigError(f"data.text_from: word2vec_lee is one text with no training split, so expected "
+                              f"'all', got {d.text_from!r}")
         return registry.load(d.name, "background"), "word2vec_lee/lee_background.cor"
-    if d.name == "imdb":  # the review text of both splits; the labels play no part
-        reviews = registry.load(d.name, "train") + registry.load(d.name, "test")
-        return (text.replace("<br />", " ") for text, _ in reviews), "imdb reviews (train + test)"
+    if d.name == "imdb":  # the review text; the labels play no part
+        splits = ("train", "test") if d.text_from == "all" else ("train",)
+        reviews = [review for split in splits for review in registry.load(d.name, split)]
+        return (text.replace("<br />", " ") for text, _ in reviews), f"imdb reviews ({' + '.join(splits)})"
     if d.name is not None:
         raise ConfigError(f"data.name: task 'word2vec' reads {', '.join(CORPORA)}, got {d.name!r}"
                           f"{did_you_mean(d.name, CORPORA)} (or data.name=null with data.train=your text file)")

@@ -6,6 +6,9 @@ a run uses. See :mod:`seqlab.training.loop`.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -16,6 +19,7 @@ from seqlab.data.batching import bucket_batches
 from seqlab.errors import ConfigError
 from seqlab.training.distributed import Distributed
 
+TRIM_EVERY = 25  # CPU passes: hand the heap memory freed so far back to the OS every this many batches
 BUCKET_WINDOW = 50  # train.bucket: batches' worth of shuffled examples sorted by length together
 # A task's own batches of one pass: (examples, batch_size, generator) -> batches; generator None: evaluation order.
 EpochBatches = Callable[[Any, int, "torch.Generator | None"], Sequence[Any]]
@@ -44,19 +48,48 @@ def evaluate_batches(model: nn.Module, pass_batches: Iterable[Any], device: torc
                      dtype: torch.dtype | None, dist: Distributed | None = None) -> dict[str, float]:
     model.eval()
     totals: dict[str, list[float]] = {}
-    for batch in pass_batches:
+    for index, batch in enumerate(pass_batches, start=1):
         with autocast(device.type, dtype):
             metrics = model.metrics(batch.to(device))
+        if index % TRIM_EVERY == 0:
+            trim_heap(device)
         for name, (value, count) in metrics.items():
             total = totals.setdefault(name, [0.0, 0])
             total[0] += value
             total[1] += count
+    trim_heap(device)
     if dist is not None:  # every process the sums over all of them
         totals = dist.merge_totals(totals)
     finalize = getattr(model, "finalize_metrics", None)  # optional: metrics that are not means (macro-F1)
     if finalize is not None:
         return finalize({name: (value, count) for name, (value, count) in totals.items()})
     return {name: value / count if count else float("nan") for name, (value, count) in totals.items()}
+
+
+def trim_heap(device: torch.device) -> bool:
+    """On the CPU under glibc, return the heap memory freed so far to the OS (``malloc_trim``);
+    True if some was returned. The fused CPU recurrent loop frees many step-sized buffers of
+    changing sizes; glibc keeps them (its mmap threshold rises after the first large free and
+    the heap fragments), so a long CPU run's resident size grew to many times what one batch
+    needs (benchmarks/cpu_memory.py). Elsewhere (GPU, macOS, musl) nothing is done."""
+    if device.type != "cpu":
+        return False
+    libc = _glibc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False
+
+
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (it has ``malloc_trim``); None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        libc.malloc_trim.restype = ctypes.c_int
+    except (OSError, AttributeError):
+        return None
+    return libc
 
 
 def batches(examples: Sequence[Any], batch_size: int, collate: Callable[..., Any],
