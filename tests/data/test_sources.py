@@ -2,7 +2,6 @@
 
 import gzip
 import io
-import json
 import math
 import zipfile
 
@@ -258,60 +257,6 @@ def test_timeseries_bad_timestamp_and_all_nan_column(tmp_path):
         sources.read_timeseries(write(tmp_path / "s.csv", "date,a\nyesterday,1\n"))
     with pytest.raises(DataError, match=r"column 'a' has no numeric value"):
         sources.read_timeseries(write(tmp_path / "s.csv", "date,a\n2020-01-01,\n"), missing="ffill")
-
-
-# ----------------------------------------------------------------------------- splits
-
-
-def test_seeded_split_is_a_seeded_partition(tmp_path):
-    split = sources.seeded_split(101, (0.8, 0.1, 0.1), seed=3)
-    assert [len(v) for v in split.values()] == [81, 10, 10]
-    assert sorted(i for v in split.values() for i in v) == list(range(101))
-    assert split == sources.seeded_split(101, (0.8, 0.1, 0.1), seed=3)
-    assert split != sources.seeded_split(101, (0.8, 0.1, 0.1), seed=4)
-    sources.save_split(split, tmp_path / "split.json", seed=3, source="names")
-    assert sources.load_split(tmp_path / "split.json") == split
-    assert json.loads((tmp_path / "split.json").read_text())["about"] == {"seed": 3, "source": "names"}
-
-
-def test_carving_takes_only_the_missing_splits_from_train():
-    rows = {"train": list("abcdefghij"), "test": list("xyz")}
-    names, split, about = sources.carve_missing_splits(rows, {"train": "t.csv", "test": "u.csv"}, 0.2, 0.1, seed=0)
-    assert names == {"train": "train", "valid": "train", "test": "test"}
-    assert len(split["train"]) == 8 and len(split["valid"]) == 2 and split["test"] == [0, 1, 2]
-    assert sorted(split["train"] + split["valid"]) == list(range(10))  # a partition of train's rows
-    assert about == {"sources": {"train": "t.csv", "valid": "t.csv", "test": "u.csv"},
-                     "carved_from_train": {"valid": 0.2}}
-
-
-def test_limits_keep_the_first_n_of_a_seeded_shuffle_in_order():
-    splits = {"train": list(range(100)), "valid": list(range(50)), "test": list(range(5))}
-    sources.limit_splits(splits, 10, 20, seed=0)
-    assert len(splits["train"]) == 10 and len(splits["valid"]) == 20 and splits["test"] == list(range(5))
-    assert splits["train"] == sorted(splits["train"]) and splits["train"] != list(range(10))
-    again = {"train": list(range(100)), "valid": list(range(50)), "test": list(range(5))}
-    sources.limit_splits(again, 10, 20, seed=0)
-    assert again == splits
-
-
-def test_chronological_split_keeps_order():
-    split = sources.chronological_split(10, (0.6, 0.2, 0.2))
-    assert split == {"train": [0, 1, 2, 3, 4, 5], "valid": [6, 7], "test": [8, 9]}
-
-
-def test_bad_fractions():
-    with pytest.raises(ValueError, match=r"fractions \[0.5, 0.1\]: expected .* summing to 1"):
-        sources.seeded_split(10, (0.5, 0.1), names=("a", "b"))
-
-
-def test_labels_unseen_in_train():
-    sources.check_split_labels(["a", "b"], ["b", "a"], "valid")
-    with pytest.raises(DataError, match=r"split 'test' has labels not seen in train: \['c'\]"):
-        sources.check_split_labels(["a", "b"], ["a", "c"], "test")
-
-
-def test_char_split():
-    assert sources.char_split("abcdefghij", 0.9) == ("abcdefghi", "j")
 
 
 def test_read_source_dispatch(tmp_path):

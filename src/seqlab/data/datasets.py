@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqlab.data import sources
+from seqlab.data import sources, splitting
 from seqlab.errors import DataError
 
 READ_CHUNK = 1 << 20  # text8 is one 100 MB line: read it in 1 MiB pieces
@@ -55,7 +55,7 @@ def _tinyshakespeare(folder: Path, split: str) -> list[str]:
     text = (folder / "input.txt").read_text(encoding="utf-8")  # 1 MB: the example itself
     if split == "all":
         return [text]
-    train, valid = sources.char_split(text, 0.9)
+    train, valid = splitting.char_split(text, 0.9)
     return [train if split == "train" else valid]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from seqlab import initialize
 from seqlab.config import Config, did_you_mean
-from seqlab.data import registry, sources
+from seqlab.data import registry, sources, splitting
 from seqlab.data.tokenize import Tokenizer, build_tokenizer, settings_for
 from seqlab.data.vocab import UNK_ID, Vocab
 from seqlab.errors import ConfigError, DataError
@@ -62,7 +62,7 @@ class ClassifyData:
         self.tokenizer.save(run_dir / "tokenizer.json")
         self.vocab.save(run_dir / "vocab.json")
         (run_dir / "labels.json").write_text(json.dumps(self.labels, ensure_ascii=False) + "\n", encoding="utf-8")
-        sources.save_split(self.split, run_dir / "split.json", **self.about)
+        splitting.save_split(self.split, run_dir / "split.json", **self.about)
 
 
 Rows = list[tuple[str, str]]  # (text, label) records as the readers give them
@@ -76,7 +76,7 @@ def load_data(cfg: Config) -> ClassifyData:
     # model.init_from: read text as the language model did, with its tokenizer and vocabulary
     lm_vocab = initialize.lm_vocabulary(cfg) if cfg.model.init_from is not None else None
     rows, names, split, about = _read_splits(cfg)
-    sources.limit_splits(split, d.limit_train, d.limit_eval, cfg.seed)
+    splitting.limit_splits(split, d.limit_train, d.limit_eval, cfg.seed)
     examples = {name: [rows[names[name]][j] for j in split[name]] for name in split}
     about.update(seed=cfg.seed, limit_train=d.limit_train, limit_eval=d.limit_eval)
     if reads_features(cfg):
@@ -93,7 +93,7 @@ def load_data(cfg: Config) -> ClassifyData:
     label_ids = {label: i for i, label in enumerate(labels)}
 
     def encode(name: str) -> list[ClassifyExample]:
-        sources.check_split_labels(labels, (label for _, label in examples[name]), name)
+        splitting.check_split_labels(labels, (label for _, label in examples[name]), name)
         # An empty text still gets one token (<unk>), so that every pooling has a real position.
         return [ClassifyExample(vocab.encode(tokens) or [UNK_ID], label_ids[label])
                 for tokens, (_, label) in zip(token_lists[name], examples[name])]
@@ -133,7 +133,7 @@ def _read_splits(cfg: Config) -> tuple[dict[str, Rows], dict[str, str], dict[str
         described = {"train": f"{d.name}/{train_split}"}
         if test_split is not None:
             rows["test"], described["test"] = registry.load(d.name, test_split), f"{d.name}/{test_split}"
-    names, split, about = sources.carve_missing_splits(rows, described, d.valid_fraction, d.test_fraction, cfg.seed)
+    names, split, about = splitting.carve_missing_splits(rows, described, d.valid_fraction, d.test_fraction, cfg.seed)
     return rows, names, split, about
 
 

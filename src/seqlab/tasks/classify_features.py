@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from seqlab.data import sources
+from seqlab.data import sources, splitting
 from seqlab.errors import DataError
 
 FORMAT = "sequences-jsonl"
@@ -153,7 +153,7 @@ class FeatureData:
         """Write features.json, labels.json and split.json into the run dir."""
         self.normalizer.save(run_dir / FEATURES_FILE)
         (run_dir / "labels.json").write_text(json.dumps(self.labels, ensure_ascii=False) + "\n", encoding="utf-8")
-        sources.save_split(self.split, run_dir / "split.json", **self.about)
+        splitting.save_split(self.split, run_dir / "split.json", **self.about)
 
 
 def encode_splits(examples: dict[str, list[tuple[list[list[float]], str]]], split: dict[str, list[int]],
@@ -168,7 +168,7 @@ def encode_splits(examples: dict[str, list[tuple[list[list[float]], str]]], spli
     ids = {label: i for i, label in enumerate(labels)}
 
     def encode(name: str) -> list[FeatureExample]:
-        sources.check_split_labels(labels, (label for _, label in examples[name]), name)
+        splitting.check_split_labels(labels, (label for _, label in examples[name]), name)
         return [FeatureExample(normalizer(steps), ids[label]) for steps, label in examples[name]]
 
     return FeatureData(encode("train"), encode("valid"), encode("test"), normalizer, labels, split, about)

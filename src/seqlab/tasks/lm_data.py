@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from seqlab.config import Config, did_you_mean
-from seqlab.data import registry, sources
+from seqlab.data import registry, splitting
 from seqlab.data.batching import lm_windows, pad
 from seqlab.data.tokenize import Tokenizer, build_tokenizer, settings_for
 from seqlab.data.vocab import PAD_ID, Vocab
@@ -173,7 +173,7 @@ class LMData:
             (run_dir / "conditions.json").write_text(json.dumps(self.conditions, ensure_ascii=False) + "\n",
                                                      encoding="utf-8")
         if self.split is not None:
-            sources.save_split(self.split, run_dir / "split.json", **self.about)
+            splitting.save_split(self.split, run_dir / "split.json", **self.about)
 
     def text(self, ids: Sequence[int]) -> str:
         """Token ids back to text (specials dropped)."""
@@ -246,9 +246,9 @@ def _load_names(cfg: Config, settings: dict[str, object]) -> LMData:
     """names reversed: language -> surname, each surname one sequence <sos> tokens <eos>."""
     d = cfg.data
     rows = list(registry.load("names", "all"))  # (surname, language)
-    split = sources.seeded_split(len(rows), [1.0 - d.valid_fraction - d.test_fraction, d.valid_fraction,
+    split = splitting.seeded_split(len(rows), [1.0 - d.valid_fraction - d.test_fraction, d.valid_fraction,
                                              d.test_fraction], seed=cfg.seed)
-    sources.limit_splits(split, d.limit_train, d.limit_eval, cfg.seed)
+    splitting.limit_splits(split, d.limit_train, d.limit_eval, cfg.seed)
     texts = [rows[j][0] for j in split["train"]]
     tokenizer = build_tokenizer(d.tokenizer, texts, **settings)
     vocab = Vocab.build([tokenizer.tokenize(text) for text in texts], min_freq=d.min_freq, max_size=d.max_vocab)
@@ -256,7 +256,7 @@ def _load_names(cfg: Config, settings: dict[str, object]) -> LMData:
     ids = {language: i for i, language in enumerate(conditions)}
 
     def encode(name: str) -> list[LMExample]:
-        sources.check_split_labels(conditions, (rows[j][1] for j in split[name]), name)
+        splitting.check_split_labels(conditions, (rows[j][1] for j in split[name]), name)
         return [LMExample(vocab.encode(tokenizer.tokenize(rows[j][0]), add_sos=True, add_eos=True), ids[rows[j][1]])
                 for j in split[name]]
 

@@ -41,7 +41,7 @@ import torch
 from torch import Tensor
 
 from seqlab.config import Config, did_you_mean
-from seqlab.data import registry, sources
+from seqlab.data import registry, sources, splitting
 from seqlab.data.batching import pad
 from seqlab.data.generate import GENERATORS, generate
 from seqlab.data.tokenize import Tokenizer, build_tokenizer
@@ -122,7 +122,7 @@ class Seq2SeqData:
         self.src_vocab.save(run_dir / "src_vocab.json")
         self.tgt_vocab.save(run_dir / "tgt_vocab.json")
         if self.split is not None:
-            sources.save_split(self.split, run_dir / "split.json", **self.about)
+            splitting.save_split(self.split, run_dir / "split.json", **self.about)
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ def _load_corpus(cfg: Config) -> Seq2SeqData:
     (seeded), tokenize, drop empty pairs, build the vocabularies from train, encode."""
     d = cfg.data
     rows, names, split, about = _read_splits(cfg)
-    sources.limit_splits(split, d.limit_train, d.limit_eval, cfg.seed)
+    splitting.limit_splits(split, d.limit_train, d.limit_eval, cfg.seed)
     train_pairs = [rows[names["train"]][j] for j in split["train"]]
     if not train_pairs:
         raise DataError(f"{about['sources']['train']}: the training split is empty; expected sentence pairs")
@@ -273,7 +273,7 @@ def _read_splits(cfg: Config) -> tuple[dict[str, Pairs], dict[str, str], dict[st
         rows = {name: [(tgt, src) if reverse else (src, tgt) for src, tgt in registry.load(d.name, part)]
                 for name, part in wanted.items() if part is not None}
         described = {name: f"{d.name}/{part}" for name, part in wanted.items() if part is not None}
-    names, split, about = sources.carve_missing_splits(rows, described, d.valid_fraction, d.test_fraction, cfg.seed)
+    names, split, about = splitting.carve_missing_splits(rows, described, d.valid_fraction, d.test_fraction, cfg.seed)
     return rows, names, split, {"sources": about["sources"], "direction": d.direction,
                                 "carved_from_train": about["carved_from_train"]}
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from seqlab import initialize
 from seqlab.config import Config, did_you_mean
-from seqlab.data import registry, sources
+from seqlab.data import registry, sources, splitting
 from seqlab.data.generate import GENERATORS, generate
 from seqlab.data.vocab import Vocab
 from seqlab.errors import ConfigError, DataError
@@ -67,7 +67,7 @@ def load_data(cfg: Config) -> TagData:
     and character vocabularies and the tag list from train, and encode all three."""
     d = cfg.data
     splits, described = _read_splits(cfg)
-    sources.limit_splits(splits, d.limit_train, d.limit_eval, cfg.seed)
+    splitting.limit_splits(splits, d.limit_train, d.limit_eval, cfg.seed)
     if not splits["train"]:
         raise DataError(f"{described['train']}: the training split is empty; expected tagged sentences")
     words = {name: [[w.lower() for w in tokens] if d.lowercase else tokens for tokens, _ in rows]
@@ -134,7 +134,7 @@ def _read_user_files(cfg: Config) -> tuple[dict[str, Sentences], dict[str, str]]
             raise DataError(f"{path}: the {d.tag_column} column is '_' (empty) on every word; expected tags "
                             f"there (data.tag_column: {', '.join(sources.CONLLU_TAG_COLUMNS)})")
     described = {name: str(path) for name, path in paths.items()}
-    names, split, _ = sources.carve_missing_splits(splits, described, d.valid_fraction, d.test_fraction, cfg.seed)
+    names, split, _ = splitting.carve_missing_splits(splits, described, d.valid_fraction, d.test_fraction, cfg.seed)
     cut = [name for name in ("train", "valid", "test") if names[name] == "train"]  # train and what it gave up
     for name in cut if len(cut) > 1 else ():
         described[name] = f"{d.train} ({name}, carved with seed {cfg.seed})"
