@@ -303,3 +303,8 @@ def test_auto_runs_uneven_cpu_lengths_in_the_fused_loop_and_full_lengths_unpacke
     out, _ = layer(x, lengths=torch.tensor([6, 6, 6]))
     torch.testing.assert_close(out, peer(x)[0], atol=1e-6, rtol=1e-5)
     assert paths[1:] == ["native"] and packs == []  # all full: torch's layer, unpacked
+
+    with torch.no_grad():  # inference: no backward to fear, torch's packed forward runs it
+        out, _ = layer(x, lengths=uneven)
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=1e-5)
+    assert paths[2:] == ["native"] and packs == [1]

@@ -200,10 +200,12 @@ class _Recurrent:
         whole-sequence gradient at every step, so its time grows with T^2 (measured: a
         2-layer BiLSTM, B=64, H=128, T=300, one thread — 29.2 s a training step packed,
         1.7 s in the fused loop); the fused loop masks the padded steps in linear time.
-        x: (T, B, I).
+        With no gradient to take (``torch.no_grad``: evaluation, prediction) there is no
+        backward, and torch's packed forward is the faster one (benchmarks/cpu_inference.py),
+        so it stays. x: (T, B, I).
         """
         return (self.backend == "auto" and lengths is not None and x.device.type == "cpu"
-                and int(lengths.min()) < x.shape[0] and not self._fused_lacks(x))
+                and torch.is_grad_enabled() and int(lengths.min()) < x.shape[0] and not self._fused_lacks(x))
 
     # -- the call --------------------------------------------------------------------
 
