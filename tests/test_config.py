@@ -13,6 +13,13 @@ def test_default_recipe_loads_and_is_embedded():
     assert cfg.task == "seq2seq" and cfg.data.name == "dates" and cfg.model.attention == "dot"
 
 
+@pytest.mark.parametrize("name", config.embedded_recipes())
+def test_every_shipped_recipe_loads(name):
+    """Each recipe in the package passes validation (keys, types, allowed values)."""
+    cfg = config.load(name)
+    assert cfg.task in ("classify", "tag", "seq2seq", "lm", "forecast", "word2vec")
+
+
 def test_empty_yaml_gives_the_dataclass_defaults():
     assert config.from_yaml("") == Config()
     assert config.from_yaml("model: {hidden_size: 8}").model == ModelConfig(hidden_size=8)
