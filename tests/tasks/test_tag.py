@@ -84,6 +84,21 @@ def test_metrics_count_real_tokens_only():
     assert metrics["exact_match"] == (1.0, 2)
 
 
+def test_unk_token_accuracy_scores_the_words_the_vocabulary_lacks():
+    """Hand-checked: a model that always predicts tag 0; <unk> (id 1) at three real positions,
+    tagged 0, 1, 0 -> 2 of 3 right; padding never counts. A split without <unk> omits the metric."""
+    model = small_model()
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.copy_(torch.tensor([5.0, 0.0, 0.0]))
+    batch = tag.collate([tag.TagExample([1, 2, 1], [0, 1, 1]), tag.TagExample([1], [0])], pad_to=6)
+    metrics = model.metrics(batch)
+    assert metrics["unk_token_accuracy"] == (1.0 + 1.0, 3)  # <unk>s tagged 0, 1 | 0: first and last right
+    assert model.finalize_metrics(metrics)["unk_token_accuracy"] == pytest.approx(2 / 3)
+    known = model.metrics(tag.collate([tag.TagExample([2, 3], [0, 1])]))
+    assert known["unk_token_accuracy"] == (0.0, 0) and "unk_token_accuracy" not in model.finalize_metrics(known)
+
+
 def test_overfit_one_batch():
     model = small_model()
     batch = tag.collate(examples(8))

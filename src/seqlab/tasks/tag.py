@@ -235,9 +235,11 @@ class Tagger(nn.Module):
     def metrics(self, batch: TagBatch) -> dict[str, tuple[float, int]]:
         """Each metric as (sum, count) over the batch, so batches add up exactly.
 
-        loss and token_accuracy count real tokens; exact_match counts whole sequences
-        whose every real token is tagged right; with ``span_tags``, span_tp/fp/fn count
-        entity spans (see `span_counts`).
+        loss and token_accuracy count real tokens; unk_token_accuracy counts the real
+        tokens whose word the vocabulary lacks (<unk>: with data.min_freq 1, words never
+        seen in training — what the char encoder is for); exact_match counts whole
+        sequences whose every real token is tagged right; with ``span_tags``, span_tp/fp/fn
+        count entity spans (see `span_counts`).
         """
         mask = batch.mask()
         logits = self.logits(batch)
@@ -246,7 +248,9 @@ class Tagger(nn.Module):
         right = (predicted == batch.tags) & mask  # (B, T)
         exact = (right | ~mask).all(dim=1)  # (B,)
         tokens = int(mask.sum())
+        unknown = (batch.tokens == UNK_ID) & mask  # (B, T)
         out = {"loss": (float(loss_sum), tokens), "token_accuracy": (float(right.sum()), tokens),
+               "unk_token_accuracy": (float((right & unknown).sum()), int(unknown.sum())),
                "exact_match": (float(exact.sum()), len(exact))}
         if self.span_tags is not None:
             lengths = batch.lengths.tolist()
@@ -257,9 +261,10 @@ class Tagger(nn.Module):
         return out
 
     def finalize_metrics(self, totals: Mapping[str, tuple[float, int]]) -> dict[str, float]:
-        """Whole-split totals of ``metrics`` -> the means, and span precision/recall/F1 from the span counts."""
-        out = {name: value / count if count else float("nan")
-               for name, (value, count) in totals.items() if name not in SPAN_COUNTS}
+        """Whole-split totals of ``metrics`` -> the means, and span precision/recall/F1 from the span
+        counts; unk_token_accuracy only when the split has <unk> tokens."""
+        out = {name: value / count if count else float("nan") for name, (value, count) in totals.items()
+               if name not in SPAN_COUNTS and (count or name != "unk_token_accuracy")}
         if all(key in totals for key in SPAN_COUNTS):
             out.update(span_scores(*(totals[key][0] for key in SPAN_COUNTS)))
         return out
