@@ -140,7 +140,7 @@ def test_unseen_test_tag_names_the_file(tmp_path):
 def test_recipes_and_new_keys_are_checked():
     full = config.load("ud-pos-bilstm")
     assert (full.data.name, full.model.char_encoder, full.model.num_layers, full.model.bidirectional) == \
-        ("ud_english_ewt", "cnn", 2, True)
+        ("ud_english_ewt", "lstm", 2, True)
     assert config.load("ud-pos-smoke").data.limit_train == 400
     with pytest.raises(ConfigError, match="model.char_kernel_size: expected an odd integer >= 1, got 4"):
         config.apply_overrides(Config(), ["model.char_kernel_size=4"])
