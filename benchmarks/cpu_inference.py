@@ -24,13 +24,10 @@ SHAPES = [("LSTM", 128, 2, 256, 800), ("LSTM", 128, 2, 256, 230), ("LSTM", 256, 
           ("GRU", 128, 2, 256, 230), ("LSTM", 256, 1, 32, 30)]
 
 
-def time_call(fn, rounds: int) -> list[float]:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
+def seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -56,8 +53,8 @@ def main() -> None:
             torch.testing.assert_close(out_f, out_n, atol=1e-5, rtol=1e-4)  # the same numbers either way
             results = {"fused": [], "packed": []}
             for _ in range(args.rounds):
-                results["fused"] += time_call(lambda: fused(x, lengths=lengths), 1)
-                results["packed"] += time_call(lambda: native(x, lengths=lengths), 1)
+                results["fused"].append(seconds(lambda: fused(x, lengths=lengths)))
+                results["packed"].append(seconds(lambda: native(x, lengths=lengths)))
         tokens = int(lengths.sum())
         f, n = (statistics.median(results[k]) / tokens * 1e6 for k in ("fused", "packed"))
         print(f"{name:>5} {hidden:>4} {layers:>2} {batch:>4} {steps:>4} | {f:>12.2f} {n:>13.2f} {f / n:>12.2f}")

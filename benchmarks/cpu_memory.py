@@ -11,7 +11,6 @@ every 25 calls it prints the peak and the current resident size. ``trim`` calls 
     MALLOC_MMAP_THRESHOLD_=1048576 python benchmarks/cpu_memory.py fused
 """
 
-import ctypes
 import random
 import resource
 import sys
@@ -19,6 +18,7 @@ import sys
 import torch
 
 from seqlab.nn import LSTM
+from seqlab.training.passes import trim_heap
 
 
 def resident_mib() -> float:
@@ -44,7 +44,7 @@ def main() -> None:
             lstm(x) if backend == "torch" else lstm(x, lengths=lengths)
             if i % 25 == 24:
                 if trim:
-                    ctypes.CDLL("libc.so.6").malloc_trim(0)
+                    trim_heap(torch.device("cpu"))  # glibc's malloc_trim(0), as training does
                 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
                 print(f"{backend} call {i + 1}: peak RSS {peak:.0f} MiB, now {resident_mib():.0f} MiB", flush=True)
 

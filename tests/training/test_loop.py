@@ -220,7 +220,7 @@ def test_cpu_passes_hand_freed_heap_memory_back(tmp_path, monkeypatch):
     assert passes.evaluate_batches(Scored(), map(Batch, batches), torch.device("cpu"), None) == {"n": 1.0}
     assert libc.calls == 2 + 1  # after batches 3 and 6, then at the end
     assert passes.trim_heap(torch.device("meta")) is False and libc.calls == 3  # not on other devices
-    monkeypatch.setattr(loop, "TRIM_EVERY", 2)
+    monkeypatch.setattr(passes, "TRIM_EVERY", 2)
     libc.calls = 0
     loop.train("toy-tag", {**SMALL, "train.epochs": 1, "data.num_train": 64, "train.batch_size": 16}, out=tmp_path / "r")
     assert libc.calls >= 2  # 4 steps: after steps 2 and 4 (and the evaluations' own)

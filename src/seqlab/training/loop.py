@@ -52,7 +52,6 @@ from seqlab.training.checkpoint import write_atomic
 from seqlab.training.distributed import Distributed, setup
 from seqlab.training.passes import (
     BUCKET_WINDOW,
-    TRIM_EVERY,
     EpochBatches,
     autocast,
     autocast_dtype,
@@ -62,7 +61,7 @@ from seqlab.training.passes import (
     evaluate,
     evaluate_batches,
     resolve_device,
-    trim_heap,
+    trim_every,
 )
 from seqlab.training.records import MetricsLog, TensorBoard, plot_curves, progress_bar
 from seqlab.training.schedule import build_scheduler, check_monitor, improved, monitor_mode, monitor_name
@@ -385,8 +384,7 @@ def run_epoch(trainer: Trainer, state: LoopState, train_set: Sequence[Any], coll
         seen += tokens
         show(advance=1, epoch=state.epoch, loss=state.loss_sum / state.tokens,
              speed=seen / max(1e-9, time.perf_counter() - began))
-        if state.step % TRIM_EVERY == 0:
-            trim_heap(device)
+        trim_every(device, state.step)
         if t.checkpoint_every is not None and state.step % t.checkpoint_every == 0 and state.batch < per_epoch:
             trainer.save(state)  # mid-epoch; the epoch's end saves after validation
         if kill_after == state.step:

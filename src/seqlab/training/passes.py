@@ -51,8 +51,7 @@ def evaluate_batches(model: nn.Module, pass_batches: Iterable[Any], device: torc
     for index, batch in enumerate(pass_batches, start=1):
         with autocast(device.type, dtype):
             metrics = model.metrics(batch.to(device))
-        if index % TRIM_EVERY == 0:
-            trim_heap(device)
+        trim_every(device, index)
         for name, (value, count) in metrics.items():
             total = totals.setdefault(name, [0.0, 0])
             total[0] += value
@@ -76,6 +75,12 @@ def trim_heap(device: torch.device) -> bool:
         return False
     libc = _glibc()
     return bool(libc.malloc_trim(0)) if libc is not None else False
+
+
+def trim_every(device: torch.device, count: int) -> None:
+    """:func:`trim_heap` after every ``TRIM_EVERY``-th batch of a pass (``count``: batches so far)."""
+    if count % TRIM_EVERY == 0:
+        trim_heap(device)
 
 
 @functools.cache
