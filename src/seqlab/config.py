@@ -117,7 +117,7 @@ class ModelConfig:
     dropout: float = 0.0  # dropout between stacked layers and before the output layer
     recurrent_dropout: float = 0.0  # variational dropout on the recurrent state (Gal & Ghahramani 2016)
     embedding_dropout: float = 0.0  # dropout on the token embeddings (classify, lm; tag: on word + char features)
-    word_dropout: float = 0.0  # tag: in training, replace each token by <unk> with this probability
+    word_dropout: float = 0.0  # tag, classify: in training, replace each token by <unk> with this probability
     char_encoder: Literal["none", "cnn", "lstm"] = "none"  # tag: character features of each word (Ma & Hovy; Lample)
     char_embedding_dim: int = 30  # tag: width of each character embedding
     char_hidden_size: int = 50  # tag: char cnn filters, or char lstm units per direction

@@ -14,6 +14,7 @@ from seqlab.nn import (
     ConvRNNEncoder,
     TransformerEncoder,
     TransformerEncoderLayer,
+    drop_words,
     sinusoidal_positions,
 )
 
@@ -309,3 +310,18 @@ def test_bad_calls_are_named():
         encoder(torch.randn(1, 5, 3), torch.tensor([5]))
     with pytest.raises(ValueError, match=r"lengths must be in \[1, T=5\], got \[0\]"):
         encoder(torch.randn(1, 5, 4), torch.tensor([0]))
+
+
+def test_drop_words_keeps_padding_and_replaces_only_by_unk():
+    torch.manual_seed(0)
+    tokens = torch.randint(2, 50, (64, 30))
+    tokens[:, 20:] = 0  # padding
+    out = drop_words(tokens, 0.3, unk_id=1)
+    real = tokens != 0
+    assert torch.equal(out[~real], tokens[~real])
+    changed = out != tokens
+    assert (out[changed] == 1).all()
+    assert 0.25 < changed[real].float().mean().item() < 0.35  # ~ Binomial(1280, 0.3) / 1280
+    assert drop_words(tokens, 0.0, unk_id=1) is tokens
+    with pytest.raises(ValueError, match=r"drop_words: p must be in \[0, 1\), got 1.0"):
+        drop_words(tokens, 1.0, unk_id=1)

@@ -210,3 +210,41 @@ def test_plain_text_files_are_for_lm_not_classify(tmp_path):
                                                                   "data.train": str(tmp_path / "t.txt")})
     with pytest.raises(ConfigError, match="data.format: task 'classify' reads csv, tsv or jsonl files"):
         classify.load_data(cfg)
+
+
+def test_word_dropout_replaces_real_tokens_by_unk_in_training_only():
+    model = small_model(word_dropout=0.5, pooling="mean")
+    seen = []
+    model.embedding.register_forward_hook(lambda module, args, out: seen.append(args[0].clone()))
+    batch = classify.collate(examples() * 8, pad_to=9)  # ids 4..11: none is UNK_ID (1) before dropout
+    real = batch.tokens != 0
+    model.train()
+    model.loss(batch)
+    dropped = seen[-1] == 1
+    assert 0.4 < dropped[real].float().mean().item() < 0.6  # ~ Binomial(n = 240, 0.5) / n
+    assert not dropped[~real].any() and (seen[-1][~real] == 0).all()  # padding stays padding
+    assert ((seen[-1] == batch.tokens) | dropped).all()  # a token is either kept or replaced by UNK
+    model.eval()
+    model.loss(batch)
+    assert torch.equal(seen[-1], batch.tokens)
+
+
+def test_no_word_dropout_draws_no_random_numbers():
+    """word_dropout 0 leaves the random stream alone, so seeded runs without it are unchanged."""
+    model = small_model(pooling="mean")
+    batch = classify.collate(examples())
+    model.train()
+    torch.manual_seed(3)
+    model.loss(batch)
+    after = torch.rand(1)
+    torch.manual_seed(3)
+    assert torch.equal(torch.rand(1), after)
+
+
+def test_word_dropout_is_refused_for_numeric_feature_steps():
+    cfg = config.from_dict({"task": "classify", "model": {"word_dropout": 0.1},
+                            "data": {"name": None, "format": "sequences-jsonl", "train": "x.jsonl"}})
+    with pytest.raises(ConfigError, match=r"model.word_dropout: replaces token ids by <unk>.*expected 0, got 0.1"):
+        classify.build_model(cfg, None)
+    with pytest.raises(ValueError, match="numeric feature steps have none"):
+        classify.Classifier(0, 2, num_features=3, word_dropout=0.1)

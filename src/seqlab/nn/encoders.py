@@ -41,6 +41,20 @@ def lengths_mask(lengths: Tensor, steps: int, device: torch.device | None = None
     return torch.arange(steps, device=device) < lengths.to(device).unsqueeze(1)
 
 
+def drop_words(tokens: Tensor, p: float, unk_id: int, pad_id: int = 0) -> Tensor:
+    """Word dropout: each real token id (not pad_id) becomes unk_id with probability p, so the
+    model learns what to do with words it has not seen and leans less on any single word.
+
+    tokens: (B, T) int64. Returns a new tensor; p = 0 returns tokens itself.
+    """
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"drop_words: p must be in [0, 1), got {p!r}")
+    if p == 0.0:
+        return tokens
+    drop = (torch.rand(tokens.shape, device=tokens.device) < p) & (tokens != pad_id)
+    return tokens.masked_fill(drop, unk_id)
+
+
 def top_final_state(state: Tensor | tuple[Tensor, ...], num_directions: int) -> Tensor:
     """The last layer's final states of a seqlab.nn RNN/LSTM/GRU, directions concatenated.
 

@@ -49,7 +49,7 @@ from torch import Tensor, nn
 from seqlab.config import Config
 from seqlab.data.batching import TokenBatch, pad
 from seqlab.data.tokenize import settings_for
-from seqlab.data.vocab import PAD_ID
+from seqlab.data.vocab import PAD_ID, UNK_ID
 from seqlab.errors import ConfigError
 from seqlab.nn import (
     GRU,
@@ -58,6 +58,7 @@ from seqlab.nn import (
     ConvEncoder,
     ConvRNNEncoder,
     TransformerEncoder,
+    drop_words,
     lengths_mask,
     masked_softmax,
     top_final_state,
@@ -144,6 +145,8 @@ class Classifier(nn.Module):
             the seqlab.nn layers.
         dropout: between stacked layers and on the pooled vector before the linear layer.
         embedding_dropout: on the token embeddings.
+        word_dropout: in training, each real token id is replaced by <unk> with this
+            probability before the embedding (Iyyer et al. 2015), so no single word decides.
         embedding_init_std: the embeddings start as N(0, std^2) (padding row 0); None: torch's
             N(0, 1). Convolutional classifiers learn far faster from small embeddings (Keras
             starts them in U(-0.05, 0.05)): on 3,000 IMDB reviews, 5 epochs, a conv classifier
@@ -156,12 +159,17 @@ class Classifier(nn.Module):
     def __init__(self, vocab_size: int, num_classes: int, *, encoder: str | nn.Module = "lstm",
                  embedding_dim: int = 16, hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False,
                  dropout: float = 0.0, recurrent_dropout: float = 0.0, embedding_dropout: float = 0.0,
-                 embedding_init_std: float | None = None, pooling: str = "last",
+                 word_dropout: float = 0.0, embedding_init_std: float | None = None, pooling: str = "last",
                  num_features: int | None = None) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"Classifier: pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}")
+        if not 0.0 <= word_dropout < 1.0:
+            raise ValueError(f"Classifier: word_dropout must be in [0, 1); got {word_dropout!r}")
+        if word_dropout and num_features is not None:
+            raise ValueError("Classifier: word_dropout replaces token ids by <unk>; numeric feature steps have none")
         self.pooling = pooling
+        self.word_dropout = word_dropout
         # The embedding is created first, so a seed gives the recurrent classifiers the same weights as before.
         if num_features is not None:  # x_t W^T + b: numeric steps in the embedding's place
             self.embedding = nn.Linear(num_features, embedding_dim)
@@ -198,7 +206,7 @@ class Classifier(nn.Module):
         self.head = nn.Linear(2 * width if pooling == "max+mean" else width, num_classes)
 
     def extra_repr(self) -> str:
-        return f"pooling={self.pooling!r}"
+        return f"pooling={self.pooling!r}" + (f", word_dropout={self.word_dropout}" if self.word_dropout else "")
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         """tokens: (B, T) int64 (or (B, T, F) float features); lengths: (B,) int64 on the CPU,
@@ -210,6 +218,8 @@ class Classifier(nn.Module):
     def encode(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """tokens: (B, T); lengths: (B,). Returns the encoder outputs h (B, T', W) (T' < T
         where the encoder pools), their lengths (B,), and the final states (B, W) or None."""
+        if self.training:
+            tokens = drop_words(tokens, self.word_dropout, UNK_ID, PAD_ID)
         x = self.embedding_dropout(self.embedding(tokens))  # (B, T, E)
         if self.recurrent:
             h, state = self.encoder(x, lengths=lengths)  # (B, T, D * H), zero at padding
@@ -289,8 +299,8 @@ def build_model(cfg: Config, data: ClassifyData) -> Classifier:
                       num_features=data.num_features if features else None,
                       embedding_dim=m.embedding_dim, hidden_size=m.hidden_size, num_layers=m.num_layers,
                       bidirectional=m.bidirectional, dropout=m.dropout, recurrent_dropout=m.recurrent_dropout,
-                      embedding_dropout=m.embedding_dropout, embedding_init_std=m.embedding_init_std,
-                      pooling=m.pooling)
+                      embedding_dropout=m.embedding_dropout, word_dropout=m.word_dropout,
+                      embedding_init_std=m.embedding_init_std, pooling=m.pooling)
 
 
 def build_encoder(cfg: Config, input_size: int | None = None) -> str | nn.Module:
@@ -332,6 +342,9 @@ def _check_model_settings(cfg: Config) -> None:
             if getattr(m, key):
                 raise ConfigError(f"model.{key}: only recurrent encoders use it, and model.encoder is {encoder!r}; "
                                   f"expected {default} (--set model.{key}={default}), got {getattr(m, key)!r}")
+    if m.word_dropout and reads_features(cfg):
+        raise ConfigError(f"model.word_dropout: replaces token ids by <unk>, and this recipe reads numeric feature "
+                          f"steps (data.format: {cfg.data.format}); expected 0, got {m.word_dropout!r}")
     if encoder == "conv" and m.num_layers != 1:
         raise ConfigError(f"model.num_layers: the conv encoder's depth is model.conv_layers; expected 1 (unused), "
                           f"got {m.num_layers}")

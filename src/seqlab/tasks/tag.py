@@ -40,7 +40,7 @@ from seqlab.config import Config
 from seqlab.data.batching import TokenBatch, pad
 from seqlab.data.vocab import PAD_ID, UNK_ID
 from seqlab.errors import ConfigError
-from seqlab.nn import GRU, LSTM, RNN
+from seqlab.nn import GRU, LSTM, RNN, drop_words
 from seqlab.nn.chars import CHAR_ENCODERS
 from seqlab.tasks.classify import SEQUENCE_ENCODERS, build_encoder
 from seqlab.tasks.tag_data import DATASETS, SYNCED_GENERATORS, TagData, TagExample, load_data
@@ -201,9 +201,8 @@ class Tagger(nn.Module):
         """tokens: (B, T) int64; lengths: (B,) int64 on the CPU; with a char encoder also
         chars (N, L), char_lengths (N,) and char_index (B, T) as in `TagBatch`.
         Returns logits (B, T, num_tags)."""
-        if self.training and self.word_dropout > 0:
-            drop = (torch.rand(tokens.shape, device=tokens.device) < self.word_dropout) & (tokens != PAD_ID)
-            tokens = tokens.masked_fill(drop, UNK_ID)
+        if self.training:
+            tokens = drop_words(tokens, self.word_dropout, UNK_ID, PAD_ID)
         x = self.embedding(tokens)  # (B, T, E)
         if self.chars is not None:
             if chars is None or char_lengths is None or char_index is None:
