@@ -121,3 +121,28 @@ def test_recipe_name():
 def test_config_is_frozen():
     with pytest.raises(AttributeError):
         Config().model.hidden_size = 3
+
+
+@pytest.mark.parametrize("task, override, readers", [
+    ("lm", "model.word_dropout=0.2", "classify, tag"),
+    ("classify", "model.char_encoder=cnn", "tag"),
+    ("seq2seq", "model.pooling=max", "classify, forecast"),
+    ("tag", "model.input_feeding=true", "seq2seq"),
+    ("word2vec", "model.embedding_dropout=0.1", "classify, lm, tag"),
+])
+def test_a_model_key_the_task_does_not_read_is_refused(task, override, readers):
+    key, value = override.split("=")
+    with pytest.raises(ConfigError) as error:
+        config.apply_overrides(Config(task=task), [override])
+    assert str(error.value).startswith(f"{key}: task {task!r} does not use it (only {readers} do)")
+    assert "remove it or set it to" in str(error.value)
+
+
+def test_a_task_only_key_at_its_default_or_under_its_task_is_fine():
+    assert config.apply_overrides(Config(task="lm"), ["model.word_dropout=0.0"]).model.word_dropout == 0.0
+    assert config.apply_overrides(Config(task="classify"), ["model.word_dropout=0.2"]).model.word_dropout == 0.2
+    # the table names real keys and the real tasks
+    from seqlab.tasks import TASKS
+    assert set(config.TASK_NAMES) == set(TASKS)
+    assert set(config.TASK_ONLY_MODEL_KEYS) <= {f for f in ModelConfig.__dataclass_fields__}
+    assert all(set(readers) <= set(config.TASK_NAMES) for readers in config.TASK_ONLY_MODEL_KEYS.values())

@@ -311,6 +311,36 @@ class Config:
     word2vec: Word2VecConfig = field(default_factory=Word2VecConfig)
     forecast: ForecastConfig = field(default_factory=ForecastConfig)
 
+    def __post_init__(self) -> None:
+        if self.task not in TASK_NAMES:
+            return  # seqlab.tasks.get names the unknown task
+        for key, readers in TASK_ONLY_MODEL_KEYS.items():
+            value, default = getattr(self.model, key), _MODEL_DEFAULTS[key]
+            if self.task not in readers and value != default:
+                raise ConfigError(f"model.{key}: task {self.task!r} does not use it (only {', '.join(readers)} "
+                                  f"do), so {value!r} would change nothing; remove it or set it to {default!r}")
+
+
+TASK_NAMES = ("classify", "tag", "seq2seq", "lm", "forecast", "word2vec")
+# Model keys that only some tasks read. Set to anything but the default under another task, they
+# would silently change nothing, so Config refuses them (the key and the tasks that read it named).
+TASK_ONLY_MODEL_KEYS = {
+    "word_dropout": ("classify", "tag"),
+    "embedding_dropout": ("classify", "lm", "tag"),
+    "char_encoder": ("tag",),
+    "char_embedding_dim": ("tag",),
+    "char_hidden_size": ("tag",),
+    "char_kernel_size": ("tag",),
+    "embedding_init_std": ("classify",),
+    "pooling": ("classify", "forecast"),
+    "arch": ("seq2seq",),
+    "attention": ("seq2seq",),
+    "input_feeding": ("seq2seq",),
+    "condition": ("lm",),
+    "init_from": ("classify",),
+}
+_MODEL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ModelConfig) if f.name in TASK_ONLY_MODEL_KEYS}
+
 
 # -- loading and saving ----------------------------------------------------------------
 
