@@ -43,6 +43,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="worker threads, for gensim and seqlab alike")
     parser.add_argument("--per-pair", action="store_true",
                         help="seqlab: fresh noise words for every pair (word2vec.shared_negatives=false)")
+    parser.add_argument("--shared-draws", type=int, default=2,
+                        help="seqlab: noise draws per center, as multiples of --negative (word2vec.shared_draws)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", metavar="RUN_DIR", help="keep seqlab's run here (a new folder) instead of a temporary one")
     args = parser.parse_args()
@@ -51,11 +53,12 @@ def main() -> None:
                  "train.log_every": 100, "seed": args.seed, "word2vec.architecture": args.architecture,
                  "word2vec.window": args.window, "word2vec.negative": args.negative,
                  "word2vec.sample": args.sample, "word2vec.batch_words": args.batch_words,
-                 "word2vec.workers": args.workers, "word2vec.shared_negatives": not args.per_pair}
+                 "word2vec.workers": args.workers, "word2vec.shared_negatives": not args.per_pair,
+                 "word2vec.shared_draws": args.shared_draws}
     cfg = config.resolve("word2vec-lee", overrides)
     questions = word2vec.analogy_path(cfg.word2vec.analogies)
     print(f"load average {os.getloadavg()}; workers {args.workers} (seqlab: one torch thread each); seqlab noise "
-          f"words {'per pair' if args.per_pair else 'shared per center'}")
+          f"words {'per pair' if args.per_pair else f'shared per center, {args.shared_draws} x {args.negative} draws'}")
 
     with tempfile.TemporaryDirectory() as tmp:
         run = seqlab.train("word2vec-lee", overrides, out=args.keep or f"{tmp}/run")

@@ -183,6 +183,9 @@ class TrainConfig:
     bucket: bool = False  # batch examples of similar length (shuffled windows of 50 batches sorted by length)
     max_tokens: int | None = None  # train.bucket: also cap a batch at this many padded tokens (B x longest); null: none
     checkpoint_every: int | None = 500  # also checkpoint every N steps (mid-epoch resume); null: only after each epoch
+    # Validate and keep an exponential moving average of the weights, updated after every step
+    # (Polyak averaging; Keras' use_ema): avg = decay * avg + (1 - decay) * w. e.g. 0.999; null: off
+    ema_decay: float | None = None
     label_smoothing: float = 0.0  # seq2seq: share of each target's probability mass spread over the vocabulary
     teacher_forcing: float = 1.0  # seq2seq: chance the decoder is fed the reference token (else its own sample)
     teacher_forcing_schedule: Literal["constant", "linear"] = "constant"  # linear: decay from 1 to teacher_forcing
@@ -211,6 +214,8 @@ class TrainConfig:
                  "a number in [0, 1]")
         _require(self.max_tokens is None or (self.max_tokens >= 1 and self.bucket), "train.max_tokens",
                  self.max_tokens, "an integer >= 1 with train.bucket true, or null")
+        _require(self.ema_decay is None or 0.0 < self.ema_decay < 1.0, "train.ema_decay", self.ema_decay,
+                 "a number in (0, 1), or null for no averaging")
         for key in ("patience", "checkpoint_every"):
             _require(getattr(self, key) is None or getattr(self, key) >= 1, f"train.{key}", getattr(self, key),
                      "an integer >= 1, or null")

@@ -40,6 +40,7 @@ import torch
 from rich.console import Console
 from safetensors.torch import load_file
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 import seqlab
 from seqlab import config as recipes
@@ -223,6 +224,12 @@ class Trainer:
     loss: Callable[[Any], torch.Tensor] | None = None  # under torchrun: model.loss behind DDP; None: model.loss
     lengths: list[int] | None = None  # train.bucket: each training example's length; None: plain shuffled batches
     length: Callable[[Any], int] | None = None  # train.bucket: the task's example -> length, for evaluation passes
+    ema: AveragedModel | None = None  # train.ema_decay: the moving average of the weights; None: off
+
+    @property
+    def scored(self) -> nn.Module:
+        """The weights that are validated and kept as the best: the moving average if there is one."""
+        return self.model if self.ema is None else self.ema.module
 
     @property
     def last(self) -> Path:
@@ -254,7 +261,8 @@ class Trainer:
             "recipe": self.recipe, "config": config_dict, "config_sha256": checkpoint.config_hash(config_dict),
             "metrics_bytes": self.log.size(), "loop": asdict(state), "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "rng": rng,
-            "carried": carried, "processes": len(ranks) or 1, "ranks": ranks})
+            "carried": carried, "processes": len(ranks) or 1, "ranks": ranks,
+            "ema": {} if self.ema is None else self.ema.state_dict()})
 
     def restore(self, saved: Mapping[str, Any]) -> LoopState:
         """Load a checkpoint's state into the pieces; cut metrics.jsonl back to its length then."""
@@ -267,6 +275,8 @@ class Trainer:
         self.model.load_state_dict(saved["model"])
         if saved.get("carried"):  # absent from checkpoints written before models could carry state
             self.model.load_carried_state(saved["carried"])
+        if self.ema is not None:
+            self.ema.load_state_dict(saved["ema"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["rng"]["torch"])
@@ -316,6 +326,8 @@ def fit(model: nn.Module, train_set: Sequence[Any], valid_set: Sequence[Any], co
                       torch.Generator().manual_seed(cfg.seed), cfg, run_dir, recipe, MetricsLog(run_dir / "metrics.jsonl"),
                       epoch_batches=epoch_batches, dist=dist, loss=None if dist is None else dist.wrap(model),
                       lengths=lengths, length=length)
+    if t.ema_decay is not None:  # a copy of the model whose weights follow the trained ones slowly
+        trainer.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay))
     if trainer.writes:
         (run_dir / checkpoint.FOLDER).mkdir(exist_ok=True)
     state = LoopState() if resume_state is None else trainer.restore(resume_state)
@@ -366,6 +378,8 @@ def run_epoch(trainer: Trainer, state: LoopState, train_set: Sequence[Any], coll
                                 f"stopped before that update; the last good checkpoint is kept: {trainer.last}") from None
         if t.schedule != "plateau":
             trainer.scheduler.step()
+        if trainer.ema is not None:
+            trainer.ema.update_parameters(trainer.model)
         loss_sum, tokens = loss * batch.num_tokens, batch.num_tokens
         if trainer.dist is not None:  # the step's sums over every process, so each records the same
             loss_sum, tokens = trainer.dist.all_sum(loss_sum, tokens)
@@ -401,7 +415,7 @@ def end_epoch(trainer: Trainer, state: LoopState, valid_set: Sequence[Any], coll
               board: TensorBoard) -> dict[str, Any]:
     """Validate, keep the best weights, step plateau, decide on early stopping, checkpoint."""
     t = trainer.cfg.train
-    valid = evaluate(trainer.model, valid_set, collate, trainer.cfg.eval.batch_size, device, dtype,
+    valid = evaluate(trainer.scored, valid_set, collate, trainer.cfg.eval.batch_size, device, dtype,
                      epoch_batches=trainer.epoch_batches, length=trainer.length, dist=trainer.dist)
     record = {"kind": "epoch", "epoch": state.epoch, "step": state.step, "train_loss": state.loss_sum / state.tokens,
               **{f"valid_{name}": value for name, value in valid.items()}}
@@ -409,7 +423,7 @@ def end_epoch(trainer: Trainer, state: LoopState, valid_set: Sequence[Any], coll
     if improved(value, state.best, mode):
         state.best, state.best_epoch, state.bad_epochs = value, state.epoch, 0
         if trainer.writes:
-            save_weights(trainer.model, trainer.run_dir / checkpoint.FOLDER / checkpoint.BEST)
+            save_weights(trainer.scored, trainer.run_dir / checkpoint.FOLDER / checkpoint.BEST)
     else:
         state.bad_epochs += 1
     if t.schedule == "plateau":
