@@ -43,7 +43,9 @@ def test_run_dir_contents(tmp_path):
     records = [r for r in read_jsonl(run / "metrics.jsonl") if r["kind"] == "epoch"]
     assert [r["epoch"] for r in records] == [1, 2]
     assert set(records[0]) == {"kind", "epoch", "step", "train_loss", "valid_loss", "valid_token_accuracy",
-                               "valid_exact_match"}
+                               "valid_exact_match", "train_s", "train_tokens_per_s"}
+    tokens = sum(len(example.tokens) for example in get_task("tag").load_data(config.resolve("toy-tag", SMALL)).train)
+    assert records[0]["train_tokens_per_s"] == pytest.approx(tokens / records[0]["train_s"], rel=0.01)
     assert records[-1]["step"] == 2 * 7  # ceil(200 / 32) updates per epoch
     steps = [r for r in read_jsonl(run / "metrics.jsonl") if r["kind"] == "step"]
     assert [r["step"] for r in steps] == [10]  # train.log_every defaults to 10

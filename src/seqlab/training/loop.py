@@ -64,7 +64,7 @@ from seqlab.training.passes import (
     resolve_device,
     trim_every,
 )
-from seqlab.training.records import MetricsLog, TensorBoard, plot_curves, progress_bar
+from seqlab.training.records import TIMING_KEYS, MetricsLog, TensorBoard, plot_curves, progress_bar
 from seqlab.training.schedule import build_scheduler, check_monitor, improved, monitor_mode, monitor_name
 
 __all__ = ["BUCKET_WINDOW", "KILL_AFTER_STEP_ENV", "EpochBatches", "autocast_dtype", "batch_device", "batch_indices",
@@ -189,6 +189,7 @@ class LoopState:
     tokens: int = 0  # tokens in the epoch's batches so far
     window_loss_sum: float = 0.0  # likewise since the last step record
     window_tokens: int = 0
+    seconds: float = 0.0  # time spent on the epoch's batches so far (validation not included)
     best: float | None = None  # best value of the monitor so far
     best_epoch: int | None = None
     bad_epochs: int = 0  # epochs since the monitor last improved
@@ -344,7 +345,8 @@ def fit(model: nn.Module, train_set: Sequence[Any], valid_set: Sequence[Any], co
                           lambda **fields: progress.update(bar, **fields))
                 record = end_epoch(trainer, state, valid_set, collate, device, dtype, monitor, mode, board)
                 progress.console.print(f"epoch {record['epoch']}: " + "  ".join(
-                    f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float)), soft_wrap=True)
+                    f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float) and k not in TIMING_KEYS)
+                    + f"  ({record['train_s']:.0f} s, {record['train_tokens_per_s']:,.0f} tokens/s)", soft_wrap=True)
     finally:
         board.close()
     best = next((r for r in state.history if r["epoch"] == state.best_epoch), state.history[-1])
@@ -403,6 +405,7 @@ def run_epoch(trainer: Trainer, state: LoopState, train_set: Sequence[Any], coll
             trainer.save(state)  # mid-epoch; the epoch's end saves after validation
         if kill_after == state.step:
             _kill_self()
+    state.seconds += time.perf_counter() - began
 
 
 def _kill_self() -> None:
@@ -418,7 +421,8 @@ def end_epoch(trainer: Trainer, state: LoopState, valid_set: Sequence[Any], coll
     valid = evaluate(trainer.scored, valid_set, collate, trainer.cfg.eval.batch_size, device, dtype,
                      epoch_batches=trainer.epoch_batches, length=trainer.length, dist=trainer.dist)
     record = {"kind": "epoch", "epoch": state.epoch, "step": state.step, "train_loss": state.loss_sum / state.tokens,
-              **{f"valid_{name}": value for name, value in valid.items()}}
+              **{f"valid_{name}": value for name, value in valid.items()},
+              "train_s": round(state.seconds, 3), "train_tokens_per_s": round(state.tokens / max(state.seconds, 1e-9), 1)}
     value = record[monitor]
     if improved(value, state.best, mode):
         state.best, state.best_epoch, state.bad_epochs = value, state.epoch, 0
@@ -433,7 +437,7 @@ def end_epoch(trainer: Trainer, state: LoopState, valid_set: Sequence[Any], coll
         board.log(record)
     state.history.append(record)
     state.stopped = t.patience is not None and state.bad_epochs >= t.patience
-    state.epoch, state.batch, state.loss_sum, state.tokens = state.epoch + 1, 0, 0.0, 0
+    state.epoch, state.batch, state.loss_sum, state.tokens, state.seconds = state.epoch + 1, 0, 0.0, 0, 0.0
     trainer.shuffle_state = trainer.generator.get_state()  # the next epoch starts from here
     trainer.save(state)
     return record

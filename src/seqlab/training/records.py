@@ -6,7 +6,8 @@ metrics.jsonl has two kinds of line, told apart by ``kind``:
         every ``train.log_every`` updates; train_loss is the mean loss per token over the
         updates since the previous step line, lr the learning rate they used;
     {"kind": "epoch", "epoch": 1, "step": 63, "train_loss": ..., "lr": ..., "valid_loss": ..., ...}
-        after each epoch's validation; train_loss is the epoch's mean loss per token.
+        after each epoch's validation; train_loss is the epoch's mean loss per token, train_s
+        the seconds its batches took (validation not included) and train_tokens_per_s their pace.
 
 Everything but the keys in :data:`TIMING_KEYS` is the same, bit for bit, for the same
 config on the CPU; :func:`without_timings` drops those keys for comparing runs.
@@ -24,7 +25,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from seqlab.errors import ConfigError
 
-TIMING_KEYS = ("tokens_per_s",)  # keys that vary from run to run of the same config
+# keys that vary from run to run of the same config: step records' throughput, epoch records' training
+# time (the epoch's batches, validation not included; a resumed epoch counts from the resume) and throughput
+TIMING_KEYS = ("tokens_per_s", "train_s", "train_tokens_per_s")
 
 
 class MetricsLog:
