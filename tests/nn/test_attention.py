@@ -244,6 +244,18 @@ def test_masked_softmax_properties(rows, width, seed):
     torch.testing.assert_close(alphas[real], torch.softmax(scores.masked_fill(~mask, float("-inf")), -1)[real])
 
 
+def test_masked_softmax_gradients_with_an_empty_row():
+    """float64 gradcheck, a row with no real position included: its alphas and gradients are zero."""
+    mask = torch.tensor([[True, False, True], [False, False, False], [True, True, True]])
+    scores = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda s: masked_softmax(s, mask), (scores,))
+    alphas = masked_softmax(scores, mask)
+    (alphas * torch.arange(1.0, 4.0, dtype=torch.float64)).sum().backward()
+    assert (alphas[1] == 0).all() and (scores.grad[1] == 0).all() and (scores.grad[0, 1] == 0)
+    half = masked_softmax(scores.detach().to(torch.bfloat16), mask)  # the fill is bf16's own minimum
+    assert torch.isfinite(half).all() and (half[~mask] == 0).all()
+
+
 def test_table_and_builder():
     assert set(ATTENTIONS) == {"dot", "general", "additive", "scaled_dot", "multihead"}
     for kind, cls in ATTENTIONS.items():
