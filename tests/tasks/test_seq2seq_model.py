@@ -51,6 +51,23 @@ def test_teacher_forcing_equals_stepping(kwargs):
         torch.testing.assert_close(step_alphas, alphas[:, t], atol=1e-6, rtol=1e-5)
 
 
+def test_a_stepping_decoder_keeps_one_recurrent_dropout_mask_per_sequence():
+    """Input feeding steps the decoder; its variational masks are drawn once, in the initial
+    state, and every step's recurrent product sees the same dropped units (as forward would)."""
+    net = model(cell="lstm", input_feeding=True, num_layers=2, recurrent_dropout=0.5).train()
+    src, lengths, tgt_in = batch()
+    state = net.initial_state(net.encode(src, lengths))
+    assert len(state.masks) == 2 and state.masks[0].shape == (2, 8)
+    first = state.masks
+    for t in range(tgt_in.shape[1]):
+        _, state, _ = net.decode_step(tgt_in[:, t], state)
+        assert state.masks is first
+    kept = state.masks[0] != 0
+    assert not kept.all() and kept.any()  # p = 0.5 on 16 units: some dropped, some kept
+    torch.testing.assert_close(state.masks[0][kept], torch.full_like(state.masks[0][kept], 2.0))
+    assert net.eval().initial_state(net.encode(src, lengths)).masks is None
+
+
 @pytest.mark.parametrize("kwargs", CONFIGS)
 def test_source_padding_changes_nothing(kwargs):
     net = model(**kwargs)

@@ -89,7 +89,9 @@ class DecoderState(NamedTuple):
     """Everything one decoder step needs, batch first so search can reorder rows.
 
     memory (B, S, D_enc); mask (B, S); h, c (B, L, H_dec) (c None for GRU);
-    feed (B, H_out): the previous attentional state s̃_{t-1} (zeros at the start).
+    feed (B, H_out): the previous attentional state s̃_{t-1} (zeros at the start);
+    masks: the decoder's recurrent dropout masks, one (B, H_dec) per layer, drawn once per
+    sequence in training (None otherwise), so a stepping decoder drops the same units throughout.
     """
 
     memory: Tensor
@@ -97,6 +99,7 @@ class DecoderState(NamedTuple):
     h: Tensor
     c: Tensor | None
     feed: Tensor
+    masks: tuple[Tensor, ...] | None = None
 
 
 class Seq2Seq(Seq2SeqModel):
@@ -213,7 +216,8 @@ class Seq2Seq(Seq2SeqModel):
         h = self._bridge(encoded.h, self.bridge_h)
         c = None if encoded.c is None else self._bridge(encoded.c, self.bridge_c)
         feed = encoded.memory.new_zeros(encoded.memory.shape[0], self.combine.W_c.out_features)
-        return DecoderState(encoded.memory, encoded.mask, h, c, feed)
+        masks = self.decoder.recurrent_masks(feed.shape[0], feed)
+        return DecoderState(encoded.memory, encoded.mask, h, c, feed, masks)
 
     # -- decoder -----------------------------------------------------------------------
 
@@ -223,7 +227,8 @@ class Seq2Seq(Seq2SeqModel):
         return self.combine(context, states), alphas
 
     def _run_decoder(self, inputs: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
-        """inputs (B, T, E_in) -> decoder outputs (B, T, H) and the state after T steps."""
+        """inputs (B, T, E_in) -> decoder outputs (B, T, H) and the state after T steps (the
+        whole target in one call; :meth:`decode_step` steps with the layer's ``step``)."""
         hx = state.h.transpose(0, 1).contiguous()  # (L, B, H)
         if state.c is not None:
             hx = (hx, state.c.transpose(0, 1).contiguous())
@@ -234,11 +239,16 @@ class Seq2Seq(Seq2SeqModel):
     def decode_step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
         """One step. tokens (B,) the previous target token. Returns logits (B, V), the new
         state and alphas (B, S)."""
-        y = self.dropout(self.tgt_embedding(tokens)).unsqueeze(1)  # (B, 1, E)
+        y = self.dropout(self.tgt_embedding(tokens))  # (B, E)
         if self.input_feeding:
-            y = torch.cat([y, state.feed.unsqueeze(1)], dim=-1)
-        out, state = self._run_decoder(y, state)  # (B, 1, H)
-        attentional, alphas = self._attend(out, state.memory, state.mask)  # (B, 1, H_out), (B, 1, S)
+            y = torch.cat([y, state.feed], dim=-1)
+        hx = state.h.transpose(0, 1).contiguous()  # (L, B, H)
+        if state.c is not None:
+            hx = (hx, state.c.transpose(0, 1).contiguous())
+        out, hx = self.decoder.step(y, hx, state.masks)  # (B, H): one step through the layers' cells
+        h, c = hx if self.cell == "lstm" else (hx, None)
+        state = state._replace(h=h.transpose(0, 1), c=None if c is None else c.transpose(0, 1))
+        attentional, alphas = self._attend(out.unsqueeze(1), state.memory, state.mask)  # (B, 1, H_out), (B, 1, S)
         logits = self.logits(self.dropout(attentional)).squeeze(1)
         return logits, state._replace(feed=attentional.squeeze(1)), alphas.squeeze(1)
 
