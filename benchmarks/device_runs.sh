@@ -11,13 +11,14 @@
 #     bash benchmarks/device_runs.sh recipes-seq          # ud-pos-bilstm, multi30k-lstm
 #     bash benchmarks/device_runs.sh recipes-more         # multi30k-transformer, shakespeare-char
 #     bash benchmarks/device_runs.sh kernels              # seqlab bench grid, Triton kernels vs cuDNN
+#     bash benchmarks/device_runs.sh word2vec             # word2vec-imdb's words/s on the GPU
 #     bash benchmarks/device_runs.sh end-to-end           # recipes beside plain PyTorch
 # Device time is scarce (about 30 minutes a session): pick the parts that answer the open
 # acceptance lines first. Nothing here is installed there: the device image has torch,
 # sacrebleu, safetensors, rich, PyYAML, tokenizers and matplotlib; seqlab runs from src/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-part=${1:?"which part? prepare, smoke, recipes-classify, recipes-seq, recipes-more, kernels, end-to-end"}
+part=${1:?"which part? prepare, smoke, recipes-classify, recipes-seq, recipes-more, kernels, word2vec, end-to-end"}
 
 if [[ $part == prepare ]]; then
     mkdir -p .git/info .gpu-data
@@ -32,15 +33,16 @@ export SEQLAB_DATA_DIR=$PWD/.gpu-data PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONP
 seqlab() { python3 -m seqlab "$@"; }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$OUT/gpu.txt" || true
 
-# train RECIPE [overrides...]: the run's wall time, summary and last lines into $OUT
+# train RECIPE [overrides...]: the run's wall time, summary and log into $OUT (NAME=... names the run)
 train() {
     local recipe=$1; shift
+    local name=${NAME:-$recipe}
     local sets=() override
     for override in "$@"; do sets+=(--set "$override"); done
     local start=$SECONDS
-    seqlab train "$recipe" "${sets[@]}" --out "runs/$recipe" > "$OUT/$recipe.log" 2>&1 || echo "FAILED" >> "$OUT/$recipe.log"
-    echo "$recipe: $((SECONDS - start)) s wall" | tee -a "$OUT/times.txt"
-    cp "runs/$recipe/summary.json" "$OUT/$recipe.summary.json" 2>/dev/null || true
+    seqlab train "$recipe" "${sets[@]}" --out "runs/$name" > "$OUT/$name.log" 2>&1 || echo "FAILED" >> "$OUT/$name.log"
+    echo "$name: $((SECONDS - start)) s wall" | tee -a "$OUT/times.txt"
+    cp "runs/$name/summary.json" "$OUT/$name.summary.json" 2>/dev/null || true
 }
 
 case $part in
@@ -65,6 +67,10 @@ case $part in
     kernels)
         seqlab bench --preset h100 --json "$OUT/bench.json" > "$OUT/bench.md" 2>&1 || echo FAILED >> "$OUT/bench.md"
         python3 benchmarks/triton_lstm.py > "$OUT/triton_lstm.txt" 2>&1 || echo FAILED >> "$OUT/triton_lstm.txt"
+        ;;
+    word2vec)  # words/s on the GPU, against gensim's 404-424k words/s on 2 CPU cores (BENCHMARKS.md)
+        NAME=w2v-imdb-1ep train word2vec-imdb train.device=cuda train.epochs=1
+        NAME=w2v-imdb-5ep train word2vec-imdb train.device=cuda
         ;;
     end-to-end)
         python3 benchmarks/end_to_end.py imdb-bilstm --epochs 3 > "$OUT/e2e-imdb.txt" 2>&1 || echo FAILED >> "$OUT/e2e-imdb.txt"
