@@ -75,3 +75,23 @@ def test_step_errors_name_the_layer_and_what_was_expected():
         layer.step(torch.randn(2, 4), None, (torch.ones(2, 5),))
     with pytest.raises(ValueError, match=r"h_0 must have shape \(2, 2, 5\)"):
         layer.step(torch.randn(2, 4), (torch.zeros(1, 2, 5), torch.zeros(2, 2, 5)))
+
+
+@pytest.mark.parametrize("cls", [LSTM, GRU])
+def test_a_large_batch_without_gradients_steps_through_torchs_layer_with_the_same_numbers(cls, monkeypatch):
+    from seqlab.nn import recurrent
+
+    torch.manual_seed(0)
+    layer = cls(4, 5, num_layers=2, batch_first=True).eval()
+    x = torch.randn(recurrent.NATIVE_STEP_BATCH, 3, 4)
+    calls = []
+    native = layer._native
+    monkeypatch.setattr(layer, "_native", lambda *args: (calls.append(1), native(*args))[1])
+    with torch.no_grad():
+        out, state = layer(x)  # one sequence call (counted once)
+        out_s, state_s = stepped(layer, x)
+    assert len(calls) == 1 + 3  # then one per step
+    torch.testing.assert_close(out_s, out)
+    torch.testing.assert_close(state_s, state)
+    stepped(layer, x[:8])  # a small batch takes the cell ops
+    assert len(calls) == 4
