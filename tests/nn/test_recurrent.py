@@ -275,15 +275,17 @@ def test_auto_routes_reference_only_features_to_the_fused_loop_on_cpu(monkeypatc
 def test_auto_runs_uneven_cpu_lengths_in_the_fused_loop_and_full_lengths_unpacked(cls, monkeypatch):
     """torch's CPU layer runs a packed batch step by step with a backward that grows with T^2
     (a 2-layer BiLSTM at T=300 trained 17x slower packed than in the fused loop), so auto
-    takes the fused loop for uneven lengths; lengths that are all T need no packing at all.
-    The numbers stay those of torch.nn (parity within float tolerance)."""
+    takes the fused loop for uneven lengths past PACKED_SLOW_STEPS; lengths that are all T
+    need no packing at all. The numbers stay those of torch.nn (parity within float tolerance)."""
     import seqlab.nn.recurrent as recurrent
+    from seqlab.nn.recurrent_checks import PACKED_SLOW_STEPS
 
     torch.manual_seed(3)
     peer = getattr(torch.nn, cls.__name__)(4, 5, 2, bidirectional=True, batch_first=True)
     layer = cls(4, 5, 2, bidirectional=True, batch_first=True)
     layer.load_state_dict(peer.state_dict())
-    x = torch.randn(3, 6, 4)
+    steps = PACKED_SLOW_STEPS + 1
+    x = torch.randn(3, steps, 4)
     packs = []
     real_pack = recurrent.pack_padded_sequence
     monkeypatch.setattr(recurrent, "pack_padded_sequence", lambda *a, **k: packs.append(1) or real_pack(*a, **k))
@@ -292,15 +294,15 @@ def test_auto_runs_uneven_cpu_lengths_in_the_fused_loop_and_full_lengths_unpacke
     monkeypatch.setattr(layer, "_reference", lambda *a, **k: paths.append(("reference", k["fused"]))
                         or cls._reference(layer, *a, **k))
 
-    uneven = torch.tensor([6, 2, 4])
+    uneven = torch.tensor([steps, 2, 4])
     out, _ = layer(x, lengths=uneven)
     expected, _ = pad_packed_sequence(peer(pack_padded_sequence(x, uneven, batch_first=True,
                                                                  enforce_sorted=False))[0],
-                                      batch_first=True, total_length=6)
+                                      batch_first=True, total_length=steps)
     torch.testing.assert_close(out, expected, atol=1e-6, rtol=1e-5)
     assert paths == [("reference", True)]
 
-    out, _ = layer(x, lengths=torch.tensor([6, 6, 6]))
+    out, _ = layer(x, lengths=torch.tensor([steps] * 3))
     torch.testing.assert_close(out, peer(x)[0], atol=1e-6, rtol=1e-5)
     assert paths[1:] == ["native"] and packs == []  # all full: torch's layer, unpacked
 
@@ -308,3 +310,7 @@ def test_auto_runs_uneven_cpu_lengths_in_the_fused_loop_and_full_lengths_unpacke
         out, _ = layer(x, lengths=uneven)
     torch.testing.assert_close(out, expected, atol=1e-6, rtol=1e-5)
     assert paths[2:] == ["native"] and packs == [1]
+
+    short = x[:, :PACKED_SLOW_STEPS]  # a short batch: torch's packed layer, gradients and all
+    out, _ = layer(short, lengths=torch.tensor([PACKED_SLOW_STEPS, 2, 4]))
+    assert paths[3:] == ["native"] and packs == [1, 1]
