@@ -19,7 +19,7 @@ import time
 import torch
 from torch import nn
 
-from seqlab.nn import LSTM
+from seqlab.nn import LSTM, recurrent
 
 
 def chain(step, x: torch.Tensor, state, steps: int) -> torch.Tensor:
@@ -40,6 +40,21 @@ def sequence_step(layer: nn.LSTM):
     return step
 
 
+def generate(hidden: int, layers: int, repeats: int) -> None:
+    from seqlab.tasks.lm import LanguageModel
+
+    torch.manual_seed(0)
+    model = LanguageModel(65, encoder="lstm", embedding_dim=128, hidden_size=hidden, num_layers=layers).eval()
+    times = []
+    for _ in range(repeats + 1):
+        began = time.perf_counter()
+        count = len(list(model.generate([5], 200, temperature=0.8, generator=torch.Generator().manual_seed(0))))
+        times.append((time.perf_counter() - began) / count)
+    print(f"lm generation, {layers} x {hidden} LSTM, batch 1: {count} tokens (until <eos> or 200), "
+          f"{statistics.median(times[1:]) * 1e3:.2f} ms per token (median of {repeats}); torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=64)
@@ -49,7 +64,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-grad", action="store_true", help="forward only, as in decoding")
+    parser.add_argument("--generate", action="store_true",
+                        help="instead: ms per token of an untrained char lm (vocabulary 65, embedding 128, "
+                             "--hidden, --layers) generating 200 tokens at batch 1, after one warm-up")
+    parser.add_argument("--cell-ops", action="store_true",
+                        help="step through the cell ops at any batch (without it, step hands batches from "
+                             "NATIVE_STEP_BATCH on to torch's layer when there are no gradients on the CPU)")
     args = parser.parse_args()
+    if args.generate:
+        generate(args.hidden, args.layers, args.repeats)
+        return
+    if args.cell_ops:
+        recurrent.NATIVE_STEP_BATCH = 1 << 62
     torch.manual_seed(0)
     ours = LSTM(args.input, args.hidden, args.layers)
     theirs = nn.LSTM(args.input, args.hidden, args.layers)

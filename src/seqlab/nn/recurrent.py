@@ -205,12 +205,14 @@ class _Recurrent(BackendChoice, BoundaryChecks):
         torch's fused cell ops (``torch.lstm_cell`` and the like) run the step unless the
         layer asks for the reference backend or for features they lack (layer norm,
         recurrent dropout masks, projection, the GRU's reset_after=False); then the cell
-        equations of :mod:`seqlab.nn.cells` do. On the CPU a decoder step of nn.LSTM with
-        gradients costs about 2.5x the cell op (B=64, I=768, H=512, 2 layers: 93 against
-        37 ms forward + backward, one thread, torch 2.13), most of it torch's layer backward,
-        and at batch 1 about 4x without gradients. Without gradients and from batch
-        ``NATIVE_STEP_BATCH`` on, torch's oneDNN layer is the faster one on the CPU (B=256,
-        I=160, H=128: 0.88 against 1.08 ms), so ``auto`` gives it the step there.
+        equations of :mod:`seqlab.nn.cells` do. On the CPU (one thread, torch 2.13,
+        ``benchmarks/decoder_step.py``) 20 steps of a 2-layer LSTM, B=64, I=768, H=512, train
+        in 542 ms this way against 851 ms as one-step calls of torch.nn.LSTM, most of the
+        difference torch's layer backward; at batch 1 (3 layers, 50 steps, no gradients) it
+        is 120 against 865 ms. Without gradients and from batch
+        ``NATIVE_STEP_BATCH`` on, torch's oneDNN layer is the faster one on the CPU (20 steps at
+        B=256, I=160, H=128: 20.5 against 24.9 ms, ``benchmarks/decoder_step.py --cell-ops``),
+        so ``auto`` gives it the step there.
         """
         name = type(self).__name__
         if self.bidirectional:

@@ -104,9 +104,9 @@ class BackendChoice:
         With no gradient to take (``torch.no_grad``: evaluation, prediction) there is no
         backward, and torch's packed forward is the faster one (benchmarks/cpu_inference.py),
         so it stays. Short batches stay packed too: up to ``PACKED_SLOW_STEPS`` steps the
-        quadratic term is small and torch's layer wins (a 1-layer BiLSTM training step, one
-        thread: B=32, T=14, H=64 7.97 ms packed against 10.72 fused; B=64, T=30, H=256 173
-        against 186; at T=60 it is 495 against 385). x: (T, B, I).
+        quadratic term is small and torch's layer wins (benchmarks/packed_lengths.py, a 2-layer
+        BiLSTM training step, B=64, H=64, one thread: T=15 32 ms packed against 46 fused, T=30
+        55 against 58, T=45 88 against 85, T=60 143 against 111). x: (T, B, I).
         """
         return (self.backend == "auto" and lengths is not None and x.device.type == "cpu"
                 and torch.is_grad_enabled() and x.shape[0] > PACKED_SLOW_STEPS

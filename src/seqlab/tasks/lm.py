@@ -208,7 +208,8 @@ class LanguageModel(nn.Module):
         """One new token of a recurrent model, in eval mode: token (B,) ids -> logits (B, V)
         and the state after it. What ``forward`` gives on a one-token sequence, through the
         layers' ``step`` (torch's cell ops), several times cheaper than a sequence call at
-        batch 1 on the CPU (3 x 512 LSTM: 5.9 against 23 ms a token, one thread)."""
+        batch 1 on the CPU (generating with a 3 x 512 char LSTM, one thread: 3.6 against
+        9.5 ms a token; ``benchmarks/decoder_step.py --generate``)."""
         x = self.embedding(token)  # (B, E)
         if self.condition == "input":
             x = torch.cat([x, self.condition_embedding(conditions)], dim=-1)  # (B, 2E)
