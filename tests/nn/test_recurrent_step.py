@@ -73,6 +73,11 @@ def test_step_errors_name_the_layer_and_what_was_expected():
     layer = LSTM(4, 5, num_layers=2, recurrent_dropout=0.3)
     with pytest.raises(ValueError, match="LSTM.step: 1 recurrent dropout masks for 2 layers"):
         layer.step(torch.randn(2, 4), None, (torch.ones(2, 5),))
+    with pytest.raises(ValueError, match=r"LSTM.step: this layer drops recurrent units in training "
+                                         r"\(recurrent_dropout=0.3\); draw masks = recurrent_masks"):
+        layer.step(torch.randn(2, 4))  # silently stepping without dropout would train another model
+    layer.eval().step(torch.randn(2, 4))  # nothing is dropped in eval mode: no masks needed
+    layer.train()
     with pytest.raises(ValueError, match=r"h_0 must have shape \(2, 2, 5\)"):
         layer.step(torch.randn(2, 4), (torch.zeros(1, 2, 5), torch.zeros(2, 2, 5)))
 

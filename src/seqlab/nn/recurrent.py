@@ -226,6 +226,10 @@ class _Recurrent(BackendChoice, BoundaryChecks):
             h0, c0 = self._zero_state(x.unsqueeze(0))
         else:
             h0, c0 = hx if self.mode == "LSTM" else (hx, None)
+        if masks is None and self.recurrent_dropout and self.training:
+            raise ValueError(f"{name}.step: this layer drops recurrent units in training "
+                             f"(recurrent_dropout={self.recurrent_dropout}); draw masks = recurrent_masks(B, x) "
+                             "once per sequence and pass them to every step")
         if masks is not None and len(masks) != self.num_layers:
             raise ValueError(f"{name}.step: {len(masks)} recurrent dropout masks for {self.num_layers} layers; "
                              "draw them with recurrent_masks()")
