@@ -134,8 +134,16 @@ def test_a_model_key_the_task_does_not_read_is_refused(task, override, readers):
     key, value = override.split("=")
     with pytest.raises(ConfigError) as error:
         config.apply_overrides(Config(task=task), [override])
-    assert str(error.value).startswith(f"{key}: task {task!r} does not use it (only {readers} do)")
+    assert str(error.value).startswith(f"{key}: task {task!r} does not use it (read only by {readers})")
     assert "remove it or set it to" in str(error.value)
+
+
+def test_the_refusal_shows_the_default_as_yaml_writes_it():
+    with pytest.raises(ConfigError, match=r"model.init_from: task 'lm' does not use it \(read only by classify\), "
+                                          r"so 'x' would change nothing; remove it or set it to null"):
+        config.apply_overrides(Config(task="lm"), ["model.init_from=x"])
+    with pytest.raises(ConfigError, match="model.input_feeding: .* set it to false"):
+        config.apply_overrides(Config(task="tag"), ["model.input_feeding=true"])
 
 
 def test_a_task_only_key_at_its_default_or_under_its_task_is_fine():

@@ -322,8 +322,10 @@ class Config:
         for key, readers in TASK_ONLY_MODEL_KEYS.items():
             value, default = getattr(self.model, key), _MODEL_DEFAULTS[key]
             if self.task not in readers and value != default:
-                raise ConfigError(f"model.{key}: task {self.task!r} does not use it (only {', '.join(readers)} "
-                                  f"do), so {value!r} would change nothing; remove it or set it to {default!r}")
+                shown = "null" if default is None else str(default).lower() if isinstance(default, bool) else default
+                raise ConfigError(f"model.{key}: task {self.task!r} does not use it (read only by "
+                                  f"{', '.join(readers)}), so {value!r} would change nothing; remove it or set "
+                                  f"it to {shown}")
 
 
 TASK_NAMES = ("classify", "tag", "seq2seq", "lm", "forecast", "word2vec")
