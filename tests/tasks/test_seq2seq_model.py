@@ -52,20 +52,24 @@ def test_teacher_forcing_equals_stepping(kwargs):
 
 
 def test_a_stepping_decoder_keeps_one_recurrent_dropout_mask_per_sequence():
-    """Input feeding steps the decoder; its variational masks are drawn once, in the initial
-    state, and every step's recurrent product sees the same dropped units (as forward would)."""
+    """Input feeding steps the decoder; its variational masks are drawn once, at the first
+    step, and every step's recurrent product sees the same dropped units (as forward would)."""
     net = model(cell="lstm", input_feeding=True, num_layers=2, recurrent_dropout=0.5).train()
     src, lengths, tgt_in = batch()
     state = net.initial_state(net.encode(src, lengths))
+    assert state.masks is None
+    _, state, _ = net.decode_step(tgt_in[:, 0], state)
     assert len(state.masks) == 2 and state.masks[0].shape == (2, 8)
     first = state.masks
-    for t in range(tgt_in.shape[1]):
+    for t in range(1, tgt_in.shape[1]):
         _, state, _ = net.decode_step(tgt_in[:, t], state)
         assert state.masks is first
     kept = state.masks[0] != 0
     assert not kept.all() and kept.any()  # p = 0.5 on 16 units: some dropped, some kept
     torch.testing.assert_close(state.masks[0][kept], torch.full_like(state.masks[0][kept], 2.0))
-    assert net.eval().initial_state(net.encode(src, lengths)).masks is None
+    net.eval()
+    _, state, _ = net.decode_step(tgt_in[:, 0], net.initial_state(net.encode(src, lengths)))
+    assert state.masks is None  # nothing is dropped in eval
 
 
 @pytest.mark.parametrize("kwargs", CONFIGS)

@@ -90,8 +90,9 @@ class DecoderState(NamedTuple):
 
     memory (B, S, D_enc); mask (B, S); h, c (B, L, H_dec) (c None for GRU);
     feed (B, H_out): the previous attentional state s̃_{t-1} (zeros at the start);
-    masks: the decoder's recurrent dropout masks, one (B, H_dec) per layer, drawn once per
-    sequence in training (None otherwise), so a stepping decoder drops the same units throughout.
+    masks: the decoder's recurrent dropout masks, one (B, H_dec) per layer, drawn at the first
+    step of a sequence in training (None otherwise), so a stepping decoder drops the same units
+    throughout.
     """
 
     memory: Tensor
@@ -216,8 +217,7 @@ class Seq2Seq(Seq2SeqModel):
         h = self._bridge(encoded.h, self.bridge_h)
         c = None if encoded.c is None else self._bridge(encoded.c, self.bridge_c)
         feed = encoded.memory.new_zeros(encoded.memory.shape[0], self.combine.W_c.out_features)
-        masks = self.decoder.recurrent_masks(feed.shape[0], feed)
-        return DecoderState(encoded.memory, encoded.mask, h, c, feed, masks)
+        return DecoderState(encoded.memory, encoded.mask, h, c, feed)
 
     # -- decoder -----------------------------------------------------------------------
 
@@ -245,6 +245,8 @@ class Seq2Seq(Seq2SeqModel):
         hx = state.h.transpose(0, 1).contiguous()  # (L, B, H)
         if state.c is not None:
             hx = (hx, state.c.transpose(0, 1).contiguous())
+        if state.masks is None:  # the first step of a sequence in training draws them (None in eval)
+            state = state._replace(masks=self.decoder.recurrent_masks(y.shape[0], y))
         out, hx = self.decoder.step(y, hx, state.masks)  # (B, H): one step through the layers' cells
         h, c = hx if self.cell == "lstm" else (hx, None)
         state = state._replace(h=h.transpose(0, 1), c=None if c is None else c.transpose(0, 1))
