@@ -37,11 +37,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 from torch.utils.data import DataLoader
 
 import seqlab
 from seqlab import config
+from seqlab.data.vocab import EOS_ID, SOS_ID
 from seqlab.tasks import get_task
 from seqlab.training.passes import autocast, autocast_dtype, resolve_device
 from seqlab.training.schedule import build_scheduler
@@ -155,11 +156,8 @@ class PlainSeq2Seq(nn.Module):
 
 
 def pad(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    lengths = torch.tensor([len(r) for r in rows])
-    out = torch.zeros(len(rows), int(lengths.max()), dtype=torch.long)
-    for i, row in enumerate(rows):
-        out[i, :len(row)] = torch.tensor(row)
-    return out, lengths
+    """(B, longest) ids padded with 0, and the lengths, as a plain PyTorch collate does."""
+    return pad_sequence([torch.tensor(r) for r in rows], batch_first=True), torch.tensor([len(r) for r in rows])
 
 
 def classify_batch(examples):
@@ -176,8 +174,6 @@ def seq2seq_batch(examples, sos: int, eos: int):
 
 def run_plain(cfg: config.Config, data, device: torch.device) -> dict:
     """Train and score the plain model; returns its timings and scores."""
-    from seqlab.data.vocab import EOS_ID, SOS_ID
-
     t, start = cfg.train, time.perf_counter()
     torch.manual_seed(cfg.seed)
     dtype = autocast_dtype(t.precision, device)

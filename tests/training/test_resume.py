@@ -111,3 +111,12 @@ def test_a_finished_run_is_not_resumed(stopped_run):
     run = loop.train(resume=stopped_run)  # the same recipe may be repeated: ("toy-tag", SMALL) would pass too
     with pytest.raises(ValueError, match="has finished .*nothing to resume"):
         loop.train(resume=run)
+
+
+def test_a_mid_epoch_checkpoint_carries_the_epochs_training_time(tmp_path, monkeypatch):
+    """So a resumed epoch's train_s adds the time before the checkpoint it resumed from."""
+    stop_after(monkeypatch, 5)  # the last checkpoint: step 4, mid-epoch
+    with pytest.raises(Stopped):
+        loop.train("toy-tag", SMALL, out=tmp_path / "run")
+    saved = checkpoint.load(tmp_path / "run" / checkpoint.FOLDER / checkpoint.LAST)
+    assert saved["loop"]["batch"] == 4 and saved["loop"]["seconds"] > 0

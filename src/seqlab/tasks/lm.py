@@ -205,18 +205,19 @@ class LanguageModel(nn.Module):
         return F.linear(h, self.embedding.weight, self.head_bias)  # (..., V)
 
     def step(self, token: Tensor, state: State | None, conditions: Tensor | None = None) -> tuple[Tensor, State]:
-        """One new token of a recurrent model, in eval mode: token (B,) ids -> logits (B, V)
-        and the state after it. What ``forward`` gives on a one-token sequence, through the
+        """One new token of a recurrent model: token (B,) ids -> logits (B, V) and the state
+        after it. What ``forward`` gives on a one-token sequence (in eval mode; a layer with
+        recurrent dropout wants its masks in training, see ``step`` there), through the
         layers' ``step`` (torch's cell ops), several times cheaper than a sequence call at
         batch 1 on the CPU (generating with a 3 x 512 char LSTM, one thread: 3.6 against
         9.5 ms a token; ``benchmarks/decoder_step.py --generate``)."""
-        x = self.embedding(token)  # (B, E)
+        x = self.embedding_dropout(self.embedding(token))  # (B, E)
         if self.condition == "input":
             x = torch.cat([x, self.condition_embedding(conditions)], dim=-1)  # (B, 2E)
         if state is None:
             state = self.initial_state(conditions, token.shape[0])
         h, state = self.encoder.step(x, state)  # (B, H)
-        return self.output(h), state
+        return self.output(self.dropout(h)), state
 
     # -- the loop's contract ---------------------------------------------------------------
 

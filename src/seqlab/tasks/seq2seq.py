@@ -229,12 +229,17 @@ class Seq2Seq(Seq2SeqModel):
     def _run_decoder(self, inputs: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
         """inputs (B, T, E_in) -> decoder outputs (B, T, H) and the state after T steps (the
         whole target in one call; :meth:`decode_step` steps with the layer's ``step``)."""
-        hx = state.h.transpose(0, 1).contiguous()  # (L, B, H)
-        if state.c is not None:
-            hx = (hx, state.c.transpose(0, 1).contiguous())
-        out, hx = self.decoder(inputs, hx)
+        out, hx = self.decoder(inputs, self._layer_state(state))
+        return out, self._with_layer_state(state, hx)
+
+    def _layer_state(self, state: DecoderState) -> Tensor | tuple[Tensor, Tensor]:
+        """The decoder layer's hx, (L, B, H) (with c for an LSTM), from the batch-first state."""
+        h = state.h.transpose(0, 1).contiguous()
+        return h if state.c is None else (h, state.c.transpose(0, 1).contiguous())
+
+    def _with_layer_state(self, state: DecoderState, hx: Tensor | tuple[Tensor, Tensor]) -> DecoderState:
         h, c = hx if self.cell == "lstm" else (hx, None)
-        return out, state._replace(h=h.transpose(0, 1), c=None if c is None else c.transpose(0, 1))
+        return state._replace(h=h.transpose(0, 1), c=None if c is None else c.transpose(0, 1))
 
     def decode_step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
         """One step. tokens (B,) the previous target token. Returns logits (B, V), the new
@@ -242,14 +247,10 @@ class Seq2Seq(Seq2SeqModel):
         y = self.dropout(self.tgt_embedding(tokens))  # (B, E)
         if self.input_feeding:
             y = torch.cat([y, state.feed], dim=-1)
-        hx = state.h.transpose(0, 1).contiguous()  # (L, B, H)
-        if state.c is not None:
-            hx = (hx, state.c.transpose(0, 1).contiguous())
         if state.masks is None:  # the first step of a sequence in training draws them (None in eval)
             state = state._replace(masks=self.decoder.recurrent_masks(y.shape[0], y))
-        out, hx = self.decoder.step(y, hx, state.masks)  # (B, H): one step through the layers' cells
-        h, c = hx if self.cell == "lstm" else (hx, None)
-        state = state._replace(h=h.transpose(0, 1), c=None if c is None else c.transpose(0, 1))
+        out, hx = self.decoder.step(y, self._layer_state(state), state.masks)  # (B, H): the layers' cells
+        state = self._with_layer_state(state, hx)
         attentional, alphas = self._attend(out.unsqueeze(1), state.memory, state.mask)  # (B, 1, H_out), (B, 1, S)
         logits = self.logits(self.dropout(attentional)).squeeze(1)
         return logits, state._replace(feed=attentional.squeeze(1)), alphas.squeeze(1)

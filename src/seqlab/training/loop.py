@@ -360,6 +360,7 @@ def run_epoch(trainer: Trainer, state: LoopState, train_set: Sequence[Any], coll
     t = trainer.cfg.train
     trainer.model.train()
     began = since = time.perf_counter()  # since: the start of the current step record's window
+    spent = state.seconds  # this epoch's time before a resume (carried by the checkpoint)
     seen = 0  # tokens trained on since began, for the progress bar's speed
     if trainer.epoch_batches is None and trainer.dist is not None:  # the same order everywhere; every W-th batch
         drawn = batches(train_set, t.batch_size, list, trainer.generator, start=state.batch * trainer.dist.world_size,
@@ -401,11 +402,11 @@ def run_epoch(trainer: Trainer, state: LoopState, train_set: Sequence[Any], coll
         show(advance=1, epoch=state.epoch, loss=state.loss_sum / state.tokens,
              speed=seen / max(1e-9, time.perf_counter() - began))
         trim_every(device, state.step)
+        state.seconds = spent + time.perf_counter() - began  # before a mid-epoch checkpoint, so it carries it
         if t.checkpoint_every is not None and state.step % t.checkpoint_every == 0 and state.batch < per_epoch:
             trainer.save(state)  # mid-epoch; the epoch's end saves after validation
         if kill_after == state.step:
             _kill_self()
-    state.seconds += time.perf_counter() - began
 
 
 def _kill_self() -> None:

@@ -26,7 +26,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from seqlab.errors import ConfigError
 
 # keys that vary from run to run of the same config: step records' throughput, epoch records' training
-# time (the epoch's batches, validation not included; a resumed epoch counts from the resume) and throughput
+# time (the epoch's batches, validation not included; a resumed epoch adds its time up to the checkpoint
+# it resumed from) and throughput
 TIMING_KEYS = ("tokens_per_s", "train_s", "train_tokens_per_s")
 
 
