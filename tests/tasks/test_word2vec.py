@@ -69,12 +69,12 @@ def test_shared_skipgram_chunk_moves_each_context_word_by_its_own_step():
     model.output.data.normal_()
     chunk = Chunk(inputs=torch.tensor([[1, 2, 1, 0]]), input_mask=torch.tensor([[True, True, True, False]]),
                   targets=torch.tensor([4]))  # word 1 twice: both its steps add up
-    cdf = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 1.0], dtype=torch.float64)  # every noise draw is word 5
+    noise = word2vec.NoiseSampler(torch.tensor([0, 0, 0, 0, 0, 1]))  # every noise draw is word 5
     before, alpha = model.input.detach().clone(), 0.05
     h = before[[1, 2, 1]].clone().requires_grad_()
     reference = _loss_reference(h, model.output.detach(), torch.tensor([[4, 5, 5]] * 3), torch.ones(3, 3).double())
     reference.backward()
-    loss, count = word2vec.train_chunk(model, chunk, cdf, 2, alpha, torch.Generator().manual_seed(0))
+    loss, count = word2vec.train_chunk(model, chunk, noise, 2, alpha, torch.Generator().manual_seed(0))
     assert count == 3 and loss == pytest.approx(reference.item(), rel=1e-12)
     moved = model.input.detach() - before
     torch.testing.assert_close(moved[1], -alpha * (h.grad[0] + h.grad[2]), rtol=1e-10, atol=1e-12)
@@ -86,13 +86,13 @@ def test_shared_draws_weigh_each_noise_word_by_one_over_the_draws():
     """With every noise draw the same word, 2 x K draws weighted 1/2 are K draws weighted 1: same step."""
     chunk = Chunk(inputs=torch.tensor([[1, 2, 3, 0]]), input_mask=torch.tensor([[True, True, True, False]]),
                   targets=torch.tensor([4]))
-    cdf = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 1.0], dtype=torch.float64)  # every noise draw is word 5
+    noise = word2vec.NoiseSampler(torch.tensor([0, 0, 0, 0, 0, 1]))  # every noise draw is word 5
     models = []
     for draws in (1, 2):
         torch.manual_seed(0)
         model = Word2Vec(6, 3).double()
         model.output.data.normal_()
-        loss, count = word2vec.train_chunk(model, chunk, cdf, 2, 0.05, torch.Generator().manual_seed(0),
+        loss, count = word2vec.train_chunk(model, chunk, noise, 2, 0.05, torch.Generator().manual_seed(0),
                                            shared_draws=draws)
         models.append((model, loss, count))
     (one, loss1, count1), (two, loss2, count2) = models
@@ -109,12 +109,12 @@ def test_cbow_step_spreads_the_whole_hidden_step_onto_each_context_word():
     model.output.data.normal_()
     chunk = Chunk(inputs=torch.tensor([[1, 2, 3, 0]]), input_mask=torch.tensor([[True, True, True, False]]),
                   targets=torch.tensor([4]))
-    cdf = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 1.0], dtype=torch.float64)  # every noise draw is word 5
+    noise = word2vec.NoiseSampler(torch.tensor([0, 0, 0, 0, 0, 1]))  # every noise draw is word 5
     inputs_before, alpha = model.input.detach().clone(), 0.05
     h = inputs_before[[1, 2, 3]].mean(0, keepdim=True).requires_grad_()
     reference = _loss_reference(h, model.output.detach(), torch.tensor([[4, 5, 5]]), torch.ones(1, 3).double())
     reference.backward()
-    loss, count = word2vec.train_chunk(model.to(torch.float64), chunk, cdf, 2, alpha, torch.Generator().manual_seed(0),
+    loss, count = word2vec.train_chunk(model.to(torch.float64), chunk, noise, 2, alpha, torch.Generator().manual_seed(0),
                                        cbow=True)
     assert count == 1 and loss == pytest.approx(reference.item(), rel=1e-6)
     moved = model.input.detach() - inputs_before
@@ -135,12 +135,28 @@ def test_keep_probabilities_follow_the_c_formula():
     assert word2vec.keep_probabilities(torch.tensor([1000, 10]), 0.0).tolist() == [1.0, 1.0]
 
 
-def test_noise_cdf_is_unigram_to_the_three_quarters():
+def test_noise_words_are_drawn_from_unigram_to_the_three_quarters():
     # counts 16 and 1: weights 16^0.75 = 8 and 1, so P = 8/9 and 1/9
-    cdf = word2vec.noise_cdf(torch.tensor([16, 1]))
-    assert cdf.tolist() == pytest.approx([8 / 9, 1.0])
-    draws = torch.searchsorted(cdf, torch.rand(90000, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
+    noise = word2vec.NoiseSampler(torch.tensor([16, 1]))
+    assert noise.probabilities().tolist() == pytest.approx([8 / 9, 1 / 9], abs=1e-12)
+    draws = noise.draw((90000,), torch.Generator().manual_seed(0))
     assert (draws == 1).float().mean().item() == pytest.approx(1 / 9, abs=0.005)
+
+
+def test_alias_table_is_exact_for_a_skewed_vocabulary():
+    rare = torch.randint(1, 50, (200,), generator=torch.Generator().manual_seed(1))
+    counts = torch.cat([torch.tensor([100000, 20000, 3000]), rare])
+    weights = counts.double() ** 0.75
+    noise = word2vec.NoiseSampler(counts)
+    torch.testing.assert_close(noise.probabilities(), weights / weights.sum(), rtol=1e-9, atol=1e-15)
+    draws = noise.draw((400, 1000), torch.Generator().manual_seed(0))
+    assert draws.shape == (400, 1000) and int(draws.min()) >= 0 and int(draws.max()) < len(counts)
+    seen = torch.bincount(draws.reshape(-1), minlength=len(counts)).double() / draws.numel()
+    expected = weights / weights.sum()
+    # each word's share within 5 standard errors of its probability
+    assert bool(((seen - expected).abs() <= 5 * (expected * (1 - expected) / draws.numel()).sqrt() + 1e-9).all())
+    with pytest.raises(ValueError, match="positive count"):
+        word2vec.NoiseSampler(torch.tensor([0, 0]))
 
 
 def test_windows_stay_inside_their_line():
@@ -151,6 +167,12 @@ def test_windows_stay_inside_their_line():
     [cbow] = word2vec.window_chunks(ids, lines, 0, 5, window=1, grouped=True, generator=torch.Generator())
     assert cbow.targets.tolist() == [10, 11, 12, 13, 14]
     assert cbow.input_mask.sum(1).tolist() == [1, 2, 1, 1, 1]
+    # a line of one word has no context: its center makes no row (and draws no noise words)
+    ids, lines = torch.tensor([10, 11, 12, 13, 14]), torch.tensor([0, 0, 1, 2, 2])
+    [chunk] = word2vec.window_chunks(ids, lines, 0, 5, window=2, grouped=False, generator=torch.Generator())
+    assert sorted(zip(chunk.inputs.tolist(), chunk.targets.tolist())) == [(10, 11), (11, 10), (13, 14), (14, 13)]
+    chunks = word2vec.window_chunks(ids, lines, 0, 5, window=2, grouped=True, generator=torch.Generator())
+    assert sorted(t for c in chunks for t in c.targets.tolist()) == [10, 11, 13, 14]
 
 
 def test_reduced_windows_reach_between_1_and_window():

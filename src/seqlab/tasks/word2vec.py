@@ -69,7 +69,8 @@ from seqlab.tasks.word2vec_data import CORPORA, Corpus, build_corpus, load_data,
 from seqlab.training.checkpoint import save_tensors, write_atomic
 from seqlab.training.records import MetricsLog, plot_curves, progress_bar
 
-__all__ = ["CORPORA", "Corpus", "Word2Vec", "build_corpus", "load_data", "read_lines", "tokenize", "train_run"]
+__all__ = ["CORPORA", "Corpus", "NoiseSampler", "Word2Vec", "build_corpus", "load_data", "read_lines", "tokenize",
+           "train_run"]
 
 # ----------------------------------------------------------------------------- model
 
@@ -97,12 +98,11 @@ class Word2Vec(nn.Module):
         over the P predictions, computed before the update)."""
         u = gather(self.output, targets)  # (P, 1+K, D)
         scores = torch.bmm(u, hidden.unsqueeze(2)).squeeze(2)  # (P, 1+K)
-        label = torch.zeros_like(scores)
-        label[:, 0] = 1.0
+        loss = torch.dot(nn.functional.softplus(scores * label_signs(keep)).view(-1), keep.view(-1))
         # d loss / d score = σ(score) − label; the step is −alpha times that (the C tool's g)
-        g = (label - torch.sigmoid(scores)) * keep * alpha  # (P, 1+K)
-        sign = 2.0 * label - 1.0
-        loss = -(nn.functional.logsigmoid(sign * scores) * keep).sum()
+        g = torch.sigmoid(scores)  # (P, 1+K)
+        g[:, 0] -= 1.0
+        g.mul_(keep).mul_(-alpha)
         hidden_step = torch.bmm(g.unsqueeze(1), u).squeeze(1)  # (P, D)
         self.output.index_add_(0, targets.reshape(-1), (g.unsqueeze(2) * hidden.unsqueeze(1)).flatten(0, 1))
         return hidden_step, loss
@@ -117,14 +117,23 @@ class Word2Vec(nn.Module):
         input vector (N, C, D), zero where not valid; the loss summed over the valid predictions)."""
         u = gather(self.output, targets)  # (N, 1+K, D)
         scores = torch.bmm(hidden, u.transpose(1, 2))  # (N, C, 1+K): every context word against every target
-        label = torch.zeros(keep.shape[1], dtype=scores.dtype, device=scores.device)  # (1+K,): 1 for the true word
-        label[0] = 1.0
-        weight = keep.unsqueeze(1) * valid.unsqueeze(2).to(scores.dtype)  # (N, C, 1+K)
-        g = (label - torch.sigmoid(scores)) * weight * alpha
-        loss = -(nn.functional.logsigmoid((2.0 * label - 1.0) * scores) * weight).sum()
+        weight = keep.unsqueeze(1) * valid.unsqueeze(2)  # (N, C, 1+K)
+        loss = torch.dot(nn.functional.softplus(scores * label_signs(keep)).view(-1), weight.view(-1))
+        g = torch.sigmoid(scores)
+        g[:, :, 0] -= 1.0  # σ(score) − label
+        g.mul_(weight).mul_(-alpha)
         hidden_step = torch.bmm(g, u)  # (N, C, D)
         self.output.index_add_(0, targets.reshape(-1), torch.bmm(g.transpose(1, 2), hidden).flatten(0, 1))
         return hidden_step, loss
+
+
+def label_signs(keep: torch.Tensor) -> torch.Tensor:
+    """(1+K,) −1 for the true word, +1 for the noise words: a prediction's loss terms are
+    −log σ(score) for the true word and −log σ(−score) for a noise word, that is
+    softplus(sign · score) (softplus(x) = log(1 + eˣ) = −log σ(−x))."""
+    signs = torch.ones(keep.shape[-1], dtype=keep.dtype, device=keep.device)
+    signs[0] = -1.0
+    return signs
 
 
 def gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -151,11 +160,49 @@ def keep_probabilities(counts: torch.Tensor, sample: float) -> torch.Tensor:
     return ((f / threshold).sqrt() + 1.0).mul(threshold / f).clamp(max=1.0)
 
 
-def noise_cdf(counts: torch.Tensor) -> torch.Tensor:
-    """(V,) cumulative unigram^0.75 distribution, float64, ending at 1: noise words are
-    drawn by searching it with uniform numbers."""
-    weights = counts.double() ** 0.75
-    return weights.cumsum(0) / weights.sum()
+class NoiseSampler:
+    """Draws noise words from the unigram distribution raised to 0.75, by Walker's alias method
+    (Vose's construction): each draw is one uniform number u·V whose integer part picks a column
+    and whose fraction picks the column's own word (below its ``threshold``) or its ``alias``.
+    Exact, like searching the cumulative distribution (gensim's way), at a constant cost per draw
+    instead of a binary search (``benchmarks/word2vec_parts.py`` times both)."""
+
+    def __init__(self, counts: torch.Tensor) -> None:
+        weights = counts.double() ** 0.75
+        if not bool((weights > 0).any()):
+            raise ValueError("noise words need a positive count for at least one word")
+        self.size = len(weights)
+        scaled = (weights * (self.size / weights.sum())).tolist()  # mean 1: a column holds 1 of probability
+        share, alias = [1.0] * self.size, list(range(self.size))
+        small = [i for i, p in enumerate(scaled) if p < 1.0]
+        large = [i for i, p in enumerate(scaled) if p >= 1.0]
+        while small and large:
+            s, word = small.pop(), large[-1]
+            share[s], alias[s] = scaled[s], word  # column s: word s with scaled[s], the rest from a large word
+            scaled[word] -= 1.0 - scaled[s]
+            if scaled[word] < 1.0:
+                small.append(large.pop())
+        # what is left (rounding) keeps its own word whole
+        self.threshold = torch.arange(self.size, dtype=torch.float64) + torch.tensor(share, dtype=torch.float64)
+        self.alias = torch.tensor(alias, dtype=torch.long)
+
+    def to(self, device: torch.device) -> NoiseSampler:
+        self.threshold, self.alias = self.threshold.to(device), self.alias.to(device)
+        return self
+
+    def probabilities(self) -> torch.Tensor:
+        """(V,) the distribution the table draws from (for tests): each column's share to its
+        word, the rest to its alias, over V columns."""
+        share = self.threshold - torch.arange(self.size, dtype=torch.float64, device=self.threshold.device)
+        p = share.clone()
+        p.index_add_(0, self.alias, 1.0 - share)
+        return p / self.size
+
+    def draw(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+        """Noise word ids of ``shape``; one float64 uniform number per draw from ``generator``."""
+        u = torch.rand(shape, generator=generator, device=self.alias.device, dtype=torch.float64).mul_(self.size)
+        column = u.long().clamp_(max=self.size - 1)
+        return torch.where(u < self.threshold.take(column), column, self.alias.take(column))
 
 
 @dataclass
@@ -173,34 +220,44 @@ def window_chunks(ids: torch.Tensor, lines: torch.Tensor, start: int, stop: int,
     reduced window ``window - b``, b ~ U{0..window-1}, not crossing its line.
 
     ``grouped`` (CBOW, skip-gram with shared noise words): one chunk per reach r, a row of 2r
-    context slots per center that has any context word (centers of one reach together, so a
-    row carries no padding beyond line and corpus ends); else one chunk of (context, center)
-    pairs, one per prediction."""
+    context slots per center that has any context word (centers of one reach together, in
+    corpus order, so a row carries no padding beyond line and corpus ends); else one chunk of
+    (context, center) pairs, one per prediction.
+
+    The full 2·window context of every center is gathered once, and the centers are ordered by
+    reach (a stable sort): each reach's chunk is then a block of rows and its middle 2r columns,
+    a view, where a loop of masks per reach took five times the operations."""
     device = ids.device
     centers = torch.arange(start, stop, device=device)  # (n,) positions
     reach = window - torch.randint(0, window, (len(centers),), generator=generator, device=device)  # (n,)
-    chunks = []
-    for r in range(1, window + 1):
-        c = centers[reach == r]  # (m,) the centers that reach r words either side
-        if len(c) == 0:
+    offsets = torch.cat([torch.arange(-window, 0, device=device), torch.arange(1, window + 1, device=device)])
+    positions = centers.unsqueeze(1) + offsets  # (n, 2·window): columns window-r ..< window+r reach r
+    valid = (positions >= 0) & (positions < len(ids))
+    positions.clamp_(0, len(ids) - 1)
+    valid &= lines[positions] == lines[centers].unsqueeze(1)
+    # a center has a context word at any reach iff it has one next to it
+    has = valid[:, window - 1] | valid[:, window]
+    if not bool(has.all()):
+        positions, valid, centers, reach = positions[has], valid[has], centers[has], reach[has]
+    order = torch.argsort(reach, stable=True)
+    context, valid, targets = ids[positions[order]], valid[order], ids[centers[order]]
+    chunks, first = [], 0
+    for r, rows in enumerate(torch.bincount(reach, minlength=window + 1).tolist()):
+        if r == 0 or rows == 0:
             continue
-        offsets = torch.cat([torch.arange(-r, 0, device=device), torch.arange(1, r + 1, device=device)])
-        positions = c.unsqueeze(1) + offsets  # (m, 2r)
-        valid = (positions >= 0) & (positions < len(ids))
-        positions = positions.clamp(0, len(ids) - 1)
-        valid &= lines[positions] == lines[c].unsqueeze(1)
-        context, targets = ids[positions], ids[c]  # (m, 2r), (m,)
+        block, columns = slice(first, first + rows), slice(window - r, window + r)
+        first += rows
+        mask = valid[block, columns]
         if grouped:
-            has = valid.any(dim=1)
-            chunks.append(Chunk(context[has], valid[has], targets[has]))
+            chunks.append(Chunk(context[block, columns], mask, targets[block]))
         else:
-            chunks.append(Chunk(context[valid], None, targets.unsqueeze(1).expand_as(valid)[valid]))
+            chunks.append(Chunk(context[block, columns][mask], None, targets[block].unsqueeze(1).expand_as(mask)[mask]))
     if grouped or not chunks:
         return chunks
     return [Chunk(torch.cat([k.inputs for k in chunks]), None, torch.cat([k.targets for k in chunks]))]
 
 
-def train_chunk(model: Word2Vec, chunk: Chunk, cdf: torch.Tensor, negative: int, alpha: float,
+def train_chunk(model: Word2Vec, chunk: Chunk, noise: NoiseSampler, negative: int, alpha: float,
                 generator: torch.Generator, cbow: bool = False, shared_draws: int = 1) -> tuple[float, int]:
     """Draw the noise words (one set per target: per pair, or per center of a grouped chunk),
     take the SGD step, spread the input-side step onto the input vectors (CBOW: the whole step
@@ -213,11 +270,12 @@ def train_chunk(model: Word2Vec, chunk: Chunk, cdf: torch.Tensor, negative: int,
     if p == 0:
         return 0.0, 0
     draws = shared_draws if chunk.input_mask is not None and not cbow else 1
-    uniform = torch.rand(p, negative * draws, generator=generator, device=cdf.device, dtype=torch.float64)
-    noise = torch.searchsorted(cdf, uniform).clamp_(max=len(cdf) - 1)  # (P, K * draws)
-    targets = torch.cat([chunk.targets.unsqueeze(1), noise], dim=1)  # (P, 1 + K * draws)
-    keep = torch.ones(targets.shape, device=cdf.device)
-    keep[:, 1:] = (noise != chunk.targets.unsqueeze(1)).float() / draws
+    words = noise.draw((p, negative * draws), generator)  # (P, K * draws)
+    targets = torch.cat([chunk.targets.unsqueeze(1), words], dim=1)  # (P, 1 + K * draws)
+    keep = (targets != chunk.targets.unsqueeze(1)).to(model.input.dtype)  # (P, 1 + K * draws): skip the true word
+    keep[:, 0] = 1.0
+    if draws > 1:
+        keep[:, 1:] /= draws
     if chunk.input_mask is None:  # skip-gram, one prediction per (context, center) pair
         step, loss = model.sgd_step(gather(model.input, chunk.inputs), targets, keep, alpha)  # step: (P, D)
         model.input.index_add_(0, chunk.inputs, step)
@@ -231,7 +289,8 @@ def train_chunk(model: Word2Vec, chunk: Chunk, cdf: torch.Tensor, negative: int,
         model.input.index_add_(0, chunk.inputs[mask], step[rows])
         return float(loss), p
     steps, loss = model.shared_sgd_step(gather(model.input, chunk.inputs), mask, targets, keep, alpha)
-    model.input.index_add_(0, chunk.inputs[mask], steps[mask])  # (N, 2·window, D) -> the real context words
+    # every slot, the empty ones too: their step is exactly zero (a row added nothing to)
+    model.input.index_add_(0, chunk.inputs.reshape(-1), steps.flatten(0, 1))
     return float(loss), int(mask.sum())
 
 
@@ -314,7 +373,7 @@ class Tally:
 
 
 def train_epoch(model: Word2Vec, epoch_ids: torch.Tensor, epoch_lines: torch.Tensor, epoch: int, epochs: int,
-                w, cdf: torch.Tensor, generators: list[torch.Generator], tally: Tally) -> None:
+                w, noise: NoiseSampler, generators: list[torch.Generator], tally: Tally) -> None:
     """One pass over the epoch's kept words in steps of ``w.batch_words``; with several
     generators (``word2vec.workers``), as many threads take every W-th step and update the
     shared tables without locks (Hogwild, as the C tool's and gensim's threads do). Torch
@@ -331,7 +390,7 @@ def train_epoch(model: Word2Vec, epoch_ids: torch.Tensor, epoch_lines: torch.Ten
             loss, count = 0.0, 0
             for chunk in window_chunks(epoch_ids, epoch_lines, first, stop, w.window, cbow or w.shared_negatives,
                                        generators[k]):
-                chunk_loss, chunk_count = train_chunk(model, chunk, cdf, w.negative, alpha, generators[k], cbow,
+                chunk_loss, chunk_count = train_chunk(model, chunk, noise, w.negative, alpha, generators[k], cbow,
                                                       w.shared_draws)
                 loss, count = loss + chunk_loss, count + chunk_count
             tally.add(loss, count, stop - first, alpha)
@@ -350,7 +409,7 @@ def _train(cfg: Config, data: Corpus, run_dir: Path, recipe: str, device: torch.
     model = build_model(cfg, data).to(device)
     ids, lines = data.ids.to(device), data.lines.to(device)
     keep_p = keep_probabilities(data.counts, w.sample).to(device)
-    cdf = noise_cdf(data.counts).to(device)
+    noise = NoiseSampler(data.counts).to(device)
     # Worker 0 draws from the run's generator (so one worker repeats the same run exactly), the others their own.
     generators = [torch.Generator(device=device).manual_seed(cfg.seed * 1000 + k) for k in range(w.workers)]
     generators[0].manual_seed(cfg.seed)
@@ -363,7 +422,7 @@ def _train(cfg: Config, data: Corpus, run_dir: Path, recipe: str, device: torch.
             kept = (torch.rand(total, generator=generators[0], device=device, dtype=torch.float64) < keep_p[ids])
             where = kept.nonzero(as_tuple=True)[0]  # positions in the corpus of the kept words
             tally.start_epoch(epoch, len(where))
-            train_epoch(model, ids[where], lines[where], epoch, epochs, w, cdf, generators, tally)
+            train_epoch(model, ids[where], lines[where], epoch, epochs, w, noise, generators, tally)
             tally.end_epoch()
             epoch_loss, alpha = tally.epoch_loss(), w.alpha - (w.alpha - w.min_alpha) * epoch / epochs
             log.append({"kind": "epoch", "epoch": epoch, "step": tally.step, "train_loss": epoch_loss, "lr": alpha})
