@@ -101,6 +101,33 @@ def test_shared_draws_weigh_each_noise_word_by_one_over_the_draws():
     torch.testing.assert_close(two.output, one.output, rtol=1e-12, atol=1e-12)
 
 
+def test_a_step_draws_once_for_its_chunks_and_updates_them_in_turn():
+    """train_step over two chunks (the noise words of both drawn at once) moves the tables as
+    the two chunks trained one after the other do: each chunk gets its own rows of targets."""
+    noise = word2vec.NoiseSampler(torch.tensor([0, 0, 0, 0, 0, 0, 1]))  # every noise draw is word 6
+    chunks = [Chunk(inputs=torch.tensor([[1, 2], [3, 0]]), input_mask=torch.tensor([[True, True], [True, False]]),
+                    targets=torch.tensor([4, 5])),
+              Chunk(inputs=torch.tensor([[2, 3, 1, 0]]), input_mask=torch.tensor([[True, True, True, True]]),
+                    targets=torch.tensor([0]))]
+    models = []
+    for together in (True, False):
+        torch.manual_seed(0)
+        model = Word2Vec(7, 3).double()
+        model.output.data.normal_()
+        if together:
+            loss, count = word2vec.train_step(model, chunks, noise, 2, 0.05, torch.Generator().manual_seed(0),
+                                              shared_draws=2)
+        else:
+            parts = [word2vec.train_chunk(model, c, noise, 2, 0.05, torch.Generator(), shared_draws=2) for c in chunks]
+            loss, count = sum(p[0] for p in parts), sum(p[1] for p in parts)
+        models.append((model, loss, count))
+    (a, loss_a, count_a), (b, loss_b, count_b) = models
+    assert count_a == count_b == 7 and loss_a == pytest.approx(loss_b, rel=1e-12)
+    torch.testing.assert_close(a.input, b.input, rtol=0, atol=0)
+    torch.testing.assert_close(a.output, b.output, rtol=0, atol=0)
+    assert word2vec.train_step(a, [], noise, 2, 0.05, torch.Generator()) == (0.0, 0)
+
+
 def test_cbow_step_spreads_the_whole_hidden_step_onto_each_context_word():
     """The C tool (cbow, mean): h = mean of the context vectors, and each context vector
     gets the full step for h (not divided by the context size)."""

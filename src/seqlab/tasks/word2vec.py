@@ -29,9 +29,11 @@ queen. The recipe follows the original C tool (and gensim, which copies it):
   ``word2vec.min_alpha`` over all words of all epochs.
 
 The C tool updates after every pair; here the pairs of ``word2vec.batch_words`` corpus
-words are gathered as index tensors and updated together — one exact SGD step on their
-summed loss, by hand-written gradients and ``index_add_`` (no autograd, no optimizer
-state) — so a step is a few large tensor operations on the CPU or a GPU.
+words are gathered as index tensors and updated together — one exact SGD step on the
+summed loss of each chunk of them (skip-gram with shared noise words and CBOW: the centers
+of one window reach, so up to ``window`` chunks a step, in turn), by hand-written gradients
+and ``index_add_`` (no autograd, no optimizer state) — so a step is a few large tensor
+operations on the CPU or a GPU.
 With ``word2vec.workers`` above 1, that many threads take turns over the steps and update
 the shared tables without locks, as the C tool's and gensim's threads do (not repeatable).
 
@@ -257,29 +259,52 @@ def window_chunks(ids: torch.Tensor, lines: torch.Tensor, start: int, stop: int,
     return [Chunk(torch.cat([k.inputs for k in chunks]), None, torch.cat([k.targets for k in chunks]))]
 
 
-def train_chunk(model: Word2Vec, chunk: Chunk, noise: NoiseSampler, negative: int, alpha: float,
-                generator: torch.Generator, cbow: bool = False, shared_draws: int = 1) -> tuple[float, int]:
-    """Draw the noise words (one set per target: per pair, or per center of a grouped chunk),
-    take the SGD step, spread the input-side step onto the input vectors (CBOW: the whole step
-    for the mean onto every context word, as the C tool does). Returns (summed loss, predictions).
+def train_step(model: Word2Vec, chunks: list[Chunk], noise: NoiseSampler, negative: int, alpha: float,
+               generator: torch.Generator, cbow: bool = False, shared_draws: int = 1) -> tuple[float, int]:
+    """Train on one step's chunks (from :func:`window_chunks`): draw the noise words of all their
+    targets at once (one set per target: per pair, or per center of a grouped chunk), then take
+    the chunks' SGD steps one after the other. Returns (summed loss, predictions).
 
     ``shared_draws`` (grouped skip-gram only): each center draws ``shared_draws * negative``
     noise words, each weighted ``1 / shared_draws`` — the same expected loss as ``negative``
     draws, with less noise in the estimate that all the center's context words share."""
-    p = len(chunk.targets)
-    if p == 0:
+    chunks = [chunk for chunk in chunks if len(chunk.targets)]
+    if not chunks:
         return 0.0, 0
-    draws = shared_draws if chunk.input_mask is not None and not cbow else 1
-    words = noise.draw((p, negative * draws), generator)  # (P, K * draws)
-    targets = torch.cat([chunk.targets.unsqueeze(1), words], dim=1)  # (P, 1 + K * draws)
-    keep = (targets != chunk.targets.unsqueeze(1)).to(model.input.dtype)  # (P, 1 + K * draws): skip the true word
+    draws = shared_draws if chunks[0].input_mask is not None and not cbow else 1
+    centers = chunks[0].targets if len(chunks) == 1 else torch.cat([chunk.targets for chunk in chunks])
+    words = noise.draw((len(centers), negative * draws), generator)  # (P, K * draws)
+    targets = torch.cat([centers.unsqueeze(1), words], dim=1)  # (P, 1 + K * draws)
+    keep = (targets != centers.unsqueeze(1)).to(model.input.dtype)  # (P, 1 + K * draws): skip the true word
     keep[:, 0] = 1.0
     if draws > 1:
         keep[:, 1:] /= draws
+    losses, counts, first = [], [], 0
+    for chunk in chunks:  # summed at the end: one read of the results per step, not per chunk (on a GPU, one sync)
+        rows = slice(first, first + len(chunk.targets))
+        first = rows.stop
+        chunk_loss, chunk_count = update(model, chunk, targets[rows], keep[rows], alpha, cbow)
+        losses.append(chunk_loss)
+        counts.append(chunk_count)
+    return float(torch.stack(losses).sum()), int(torch.stack(counts).sum())
+
+
+def train_chunk(model: Word2Vec, chunk: Chunk, noise: NoiseSampler, negative: int, alpha: float,
+                generator: torch.Generator, cbow: bool = False, shared_draws: int = 1) -> tuple[float, int]:
+    """:func:`train_step` on one chunk."""
+    return train_step(model, [chunk], noise, negative, alpha, generator, cbow, shared_draws)
+
+
+def update(model: Word2Vec, chunk: Chunk, targets: torch.Tensor, keep: torch.Tensor, alpha: float,
+           cbow: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The SGD step of one chunk's predictions against ``targets`` (its true words and noise
+    words, weighted by ``keep``); spreads the input-side step onto the input vectors (CBOW: the
+    whole step for the mean onto every context word, as the C tool does). Returns (summed loss,
+    predictions), as tensors."""
     if chunk.input_mask is None:  # skip-gram, one prediction per (context, center) pair
         step, loss = model.sgd_step(gather(model.input, chunk.inputs), targets, keep, alpha)  # step: (P, D)
         model.input.index_add_(0, chunk.inputs, step)
-        return float(loss), p
+        return loss, torch.tensor(len(targets), device=loss.device)
     mask = chunk.input_mask
     if cbow:
         weight = mask.unsqueeze(2).to(model.input.dtype)  # (N, 2·window, 1)
@@ -287,11 +312,11 @@ def train_chunk(model: Word2Vec, chunk: Chunk, noise: NoiseSampler, negative: in
         step, loss = model.sgd_step(hidden, targets, keep, alpha)
         rows = mask.nonzero(as_tuple=True)[0]  # for each real context word, its prediction
         model.input.index_add_(0, chunk.inputs[mask], step[rows])
-        return float(loss), p
+        return loss, torch.tensor(len(targets), device=loss.device)
     steps, loss = model.shared_sgd_step(gather(model.input, chunk.inputs), mask, targets, keep, alpha)
     # every slot, the empty ones too: their step is exactly zero (a row added nothing to)
     model.input.index_add_(0, chunk.inputs.reshape(-1), steps.flatten(0, 1))
-    return float(loss), int(mask.sum())
+    return loss, mask.sum()
 
 
 # ----------------------------------------------------------------------------- the run
@@ -387,12 +412,9 @@ def train_epoch(model: Word2Vec, epoch_ids: torch.Tensor, epoch_lines: torch.Ten
                 return
             stop = min(first + w.batch_words, len(epoch_ids))
             alpha = w.alpha - (w.alpha - w.min_alpha) * (epoch - 1 + first / len(epoch_ids)) / epochs
-            loss, count = 0.0, 0
-            for chunk in window_chunks(epoch_ids, epoch_lines, first, stop, w.window, cbow or w.shared_negatives,
-                                       generators[k]):
-                chunk_loss, chunk_count = train_chunk(model, chunk, noise, w.negative, alpha, generators[k], cbow,
-                                                      w.shared_draws)
-                loss, count = loss + chunk_loss, count + chunk_count
+            chunks = window_chunks(epoch_ids, epoch_lines, first, stop, w.window, cbow or w.shared_negatives,
+                                   generators[k])
+            loss, count = train_step(model, chunks, noise, w.negative, alpha, generators[k], cbow, w.shared_draws)
             tally.add(loss, count, stop - first, alpha)
 
     if len(generators) == 1:
