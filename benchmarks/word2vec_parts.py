@@ -48,12 +48,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", default="word2vec_lee", choices=word2vec.CORPORA)
     parser.add_argument("--words", type=int, default=0, help="train on the first N kept words only (0: all)")
+    parser.add_argument("--dim", type=int, default=100, help="vector size (word2vec_vs_gensim.py's default)")
     parser.add_argument("--centers", type=int, default=1000, help="centers whose noise words one draw makes")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    cfg = config.resolve("word2vec-lee", {"data.name": args.corpus, "train.device": "cpu"})
+    overrides = {"data.name": args.corpus, "model.embedding_dim": args.dim, "train.device": "cpu"}
+    cfg = config.resolve("word2vec-lee", overrides)
     w, data = cfg.word2vec, word2vec.load_data(cfg)
     generator = torch.Generator().manual_seed(0)
     kept = torch.rand(len(data.ids), generator=generator, dtype=torch.float64) < word2vec.keep_probabilities(
