@@ -169,8 +169,8 @@ class NoiseSampler:
 class Chunk:
     """The pairs of one step: for each prediction, where its input vectors come from and its target."""
 
-    inputs: torch.Tensor  # per pair: (P,) context word ids; grouped: (N, 2·window) context ids of each center
-    input_mask: torch.Tensor | None  # grouped: (N, 2·window) 1 for a real context word; per pair: None
+    inputs: torch.Tensor  # per pair: (P,) context word ids; grouped: (N, 2r) context ids of each center of reach r
+    input_mask: torch.Tensor | None  # grouped: (N, 2r) 1 for a real context word; per pair: None
     targets: torch.Tensor  # (P,) or (N,) the center word ids
 
 
