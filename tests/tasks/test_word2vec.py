@@ -74,7 +74,7 @@ def test_shared_skipgram_chunk_moves_each_context_word_by_its_own_step():
     h = before[[1, 2, 1]].clone().requires_grad_()
     reference = _loss_reference(h, model.output.detach(), torch.tensor([[4, 5, 5]] * 3), torch.ones(3, 3).double())
     reference.backward()
-    loss, count = word2vec.train_chunk(model, chunk, noise, 2, alpha, torch.Generator().manual_seed(0))
+    loss, count = word2vec.train_step(model, [chunk], noise, 2, alpha, torch.Generator().manual_seed(0))
     assert count == 3 and loss == pytest.approx(reference.item(), rel=1e-12)
     moved = model.input.detach() - before
     torch.testing.assert_close(moved[1], -alpha * (h.grad[0] + h.grad[2]), rtol=1e-10, atol=1e-12)
@@ -92,7 +92,7 @@ def test_shared_draws_weigh_each_noise_word_by_one_over_the_draws():
         torch.manual_seed(0)
         model = Word2Vec(6, 3).double()
         model.output.data.normal_()
-        loss, count = word2vec.train_chunk(model, chunk, noise, 2, 0.05, torch.Generator().manual_seed(0),
+        loss, count = word2vec.train_step(model, [chunk], noise, 2, 0.05, torch.Generator().manual_seed(0),
                                            shared_draws=draws)
         models.append((model, loss, count))
     (one, loss1, count1), (two, loss2, count2) = models
@@ -118,7 +118,7 @@ def test_a_step_draws_once_for_its_chunks_and_updates_them_in_turn():
             loss, count = word2vec.train_step(model, chunks, noise, 2, 0.05, torch.Generator().manual_seed(0),
                                               shared_draws=2)
         else:
-            parts = [word2vec.train_chunk(model, c, noise, 2, 0.05, torch.Generator(), shared_draws=2) for c in chunks]
+            parts = [word2vec.train_step(model, [c], noise, 2, 0.05, torch.Generator(), shared_draws=2) for c in chunks]
             loss, count = sum(p[0] for p in parts), sum(p[1] for p in parts)
         models.append((model, loss, count))
     (a, loss_a, count_a), (b, loss_b, count_b) = models
@@ -141,8 +141,9 @@ def test_cbow_step_spreads_the_whole_hidden_step_onto_each_context_word():
     h = inputs_before[[1, 2, 3]].mean(0, keepdim=True).requires_grad_()
     reference = _loss_reference(h, model.output.detach(), torch.tensor([[4, 5, 5]]), torch.ones(1, 3).double())
     reference.backward()
-    loss, count = word2vec.train_chunk(model.to(torch.float64), chunk, noise, 2, alpha, torch.Generator().manual_seed(0),
-                                       cbow=True)
+    model = model.to(torch.float64)
+    loss, count = word2vec.train_step(model, [chunk], noise, 2, alpha, torch.Generator().manual_seed(0),
+                                      cbow=True)
     assert count == 1 and loss == pytest.approx(reference.item(), rel=1e-6)
     moved = model.input.detach() - inputs_before
     for row in (1, 2, 3):

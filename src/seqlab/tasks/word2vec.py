@@ -192,12 +192,6 @@ def train_step(model: Word2Vec, chunks: list[Chunk], noise: NoiseSampler, negati
     return float(torch.stack(losses).sum()), int(torch.stack(counts).sum())
 
 
-def train_chunk(model: Word2Vec, chunk: Chunk, noise: NoiseSampler, negative: int, alpha: float,
-                generator: torch.Generator, cbow: bool = False, shared_draws: int = 1) -> tuple[float, int]:
-    """:func:`train_step` on one chunk."""
-    return train_step(model, [chunk], noise, negative, alpha, generator, cbow, shared_draws)
-
-
 def update(model: Word2Vec, chunk: Chunk, targets: torch.Tensor, keep: torch.Tensor, alpha: float,
            cbow: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """The SGD step of one chunk's predictions against ``targets`` (its true words and noise
