@@ -174,7 +174,8 @@ def train_step(model: Word2Vec, chunks: list[Chunk], noise: NoiseSampler, negati
     chunks = [chunk for chunk in chunks if len(chunk.targets)]
     if not chunks:
         return 0.0, 0
-    draws = shared_draws if chunks[0].input_mask is not None and not cbow else 1
+    shared = chunks[0].input_mask is not None and not cbow  # skip-gram with noise words shared per center
+    draws = shared_draws if shared else 1
     centers = chunks[0].targets if len(chunks) == 1 else torch.cat([chunk.targets for chunk in chunks])
     words = noise.draw((len(centers), negative * draws), generator)  # (P, K * draws)
     targets = torch.cat([centers.unsqueeze(1), words], dim=1)  # (P, 1 + K * draws)
@@ -182,38 +183,38 @@ def train_step(model: Word2Vec, chunks: list[Chunk], noise: NoiseSampler, negati
     keep[:, 0] = 1.0
     if draws > 1:
         keep[:, 1:] /= draws
-    losses, counts, first = [], [], 0
+    losses, first = [], 0
     for chunk in chunks:  # summed at the end: one read of the results per step, not per chunk (on a GPU, one sync)
         rows = slice(first, first + len(chunk.targets))
         first = rows.stop
-        chunk_loss, chunk_count = update(model, chunk, targets[rows], keep[rows], alpha, cbow)
-        losses.append(chunk_loss)
-        counts.append(chunk_count)
-    return float(torch.stack(losses).sum()), int(torch.stack(counts).sum())
+        losses.append(update(model, chunk, targets[rows], keep[rows], alpha, cbow))
+    # predictions: one per target, but one per real context word when a center's context words share its targets
+    count = int(sum(chunk.input_mask.sum() for chunk in chunks)) if shared else len(centers)
+    return float(torch.stack(losses).sum()), count
 
 
 def update(model: Word2Vec, chunk: Chunk, targets: torch.Tensor, keep: torch.Tensor, alpha: float,
-           cbow: bool) -> tuple[torch.Tensor, torch.Tensor]:
+           cbow: bool) -> torch.Tensor:
     """The SGD step of one chunk's predictions against ``targets`` (its true words and noise
     words, weighted by ``keep``); spreads the input-side step onto the input vectors (CBOW: the
-    whole step for the mean onto every context word, as the C tool does). Returns (summed loss,
-    predictions), as tensors."""
+    whole step for the mean onto every context word, as the C tool does). Returns the summed
+    loss, a tensor."""
     if chunk.input_mask is None:  # skip-gram, one prediction per (context, center) pair
         step, loss = model.sgd_step(gather(model.input, chunk.inputs), targets, keep, alpha)  # step: (P, D)
         model.input.index_add_(0, chunk.inputs, step)
-        return loss, torch.tensor(len(targets), device=loss.device)
+        return loss
     mask = chunk.input_mask
     if cbow:
-        weight = mask.unsqueeze(2).to(model.input.dtype)  # (N, 2·window, 1)
+        weight = mask.unsqueeze(2).to(model.input.dtype)  # (N, 2r, 1)
         hidden = (gather(model.input, chunk.inputs) * weight).sum(1) / weight.sum(1)  # (N, D): mean of the context
         step, loss = model.sgd_step(hidden, targets, keep, alpha)
         rows = mask.nonzero(as_tuple=True)[0]  # for each real context word, its prediction
         model.input.index_add_(0, chunk.inputs[mask], step[rows])
-        return loss, torch.tensor(len(targets), device=loss.device)
+        return loss
     steps, loss = model.shared_sgd_step(gather(model.input, chunk.inputs), mask, targets, keep, alpha)
     # every slot, the empty ones too: their step is exactly zero (a row added nothing to)
     model.input.index_add_(0, chunk.inputs.reshape(-1), steps.flatten(0, 1))
-    return loss, mask.sum()
+    return loss
 
 
 # ----------------------------------------------------------------------------- the run

@@ -184,9 +184,9 @@ def window_chunks(ids: torch.Tensor, lines: torch.Tensor, start: int, stop: int,
     corpus order, so a row carries no padding beyond line and corpus ends); else one chunk of
     (context, center) pairs, one per prediction.
 
-    The full 2·window context of every center is gathered once, and the centers are ordered by
-    reach (a stable sort): each reach's chunk is then a block of rows and its middle 2r columns,
-    a view, where a loop of masks per reach took five times the operations."""
+    The full 2·window context of every center is gathered once; grouped, the centers are then
+    ordered by reach (a stable sort), so each reach's chunk is a block of rows and its middle
+    2r columns, a view, where a loop of masks per reach took five times the operations."""
     device = ids.device
     centers = torch.arange(start, stop, device=device)  # (n,) positions
     reach = window - torch.randint(0, window, (len(centers),), generator=generator, device=device)  # (n,)
@@ -195,6 +195,9 @@ def window_chunks(ids: torch.Tensor, lines: torch.Tensor, start: int, stop: int,
     valid = (positions >= 0) & (positions < len(ids))
     positions.clamp_(0, len(ids) - 1)
     valid &= lines[positions] == lines[centers].unsqueeze(1)
+    if not grouped:  # every (context, center) pair within the center's reach, in corpus order
+        inside = valid & (offsets.abs() <= reach.unsqueeze(1))
+        return [Chunk(ids[positions][inside], None, ids[centers].unsqueeze(1).expand_as(inside)[inside])]
     # a center has a context word at any reach iff it has one next to it
     has = valid[:, window - 1] | valid[:, window]
     if not bool(has.all()):
@@ -207,11 +210,5 @@ def window_chunks(ids: torch.Tensor, lines: torch.Tensor, start: int, stop: int,
             continue
         block, columns = slice(first, first + rows), slice(window - r, window + r)
         first += rows
-        mask = valid[block, columns]
-        if grouped:
-            chunks.append(Chunk(context[block, columns], mask, targets[block]))
-        else:
-            chunks.append(Chunk(context[block, columns][mask], None, targets[block].unsqueeze(1).expand_as(mask)[mask]))
-    if grouped or not chunks:
-        return chunks
-    return [Chunk(torch.cat([k.inputs for k in chunks]), None, torch.cat([k.targets for k in chunks]))]
+        chunks.append(Chunk(context[block, columns], valid[block, columns], targets[block]))
+    return chunks
