@@ -14,8 +14,6 @@ This module imports no torch, so the command line can read recipes quickly.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,13 +23,11 @@ from typing import Any, Literal
 
 import yaml
 
-from seqlab.errors import ConfigError
+from seqlab.config_values import check_value, leaf_types, parse_text, require
+from seqlab.errors import ConfigError, did_you_mean
 
 DEFAULT_RECIPE = "dates"  # what `seqlab train` runs when no recipe is named
 RECIPE_SUFFIXES = (".yaml", ".yml")
-_TRUE = ("true", "yes", "on", "1")
-_FALSE = ("false", "no", "off", "0")
-_NONE = ("none", "null", "~")
 
 
 @dataclass(frozen=True)
@@ -73,17 +69,17 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         for key in ("num_train", "num_valid", "num_test", "min_len", "bpe_vocab_size", "min_freq", "bptt"):
-            _require(getattr(self, key) >= 1, f"data.{key}", getattr(self, key), "an integer >= 1")
-        _require(self.max_len >= self.min_len, "data.max_len", self.max_len,
+            require(getattr(self, key) >= 1, f"data.{key}", getattr(self, key), "an integer >= 1")
+        require(self.max_len >= self.min_len, "data.max_len", self.max_len,
                  f"an integer >= data.min_len ({self.min_len})")
         for key in ("max_tokens_per_example", "limit_train", "limit_eval"):
-            _require(getattr(self, key) is None or getattr(self, key) >= 1, f"data.{key}", getattr(self, key),
+            require(getattr(self, key) is None or getattr(self, key) >= 1, f"data.{key}", getattr(self, key),
                      "an integer >= 1, or null")
-        _require(self.max_vocab is None or self.max_vocab >= 4, "data.max_vocab", self.max_vocab,
+        require(self.max_vocab is None or self.max_vocab >= 4, "data.max_vocab", self.max_vocab,
                  "an integer >= 4 (the specials), or null")
         for key in ("valid_fraction", "test_fraction"):
-            _require(0.0 < getattr(self, key) < 1.0, f"data.{key}", getattr(self, key), "a number in (0, 1)")
-        _require(self.valid_fraction + self.test_fraction < 1.0, "data.test_fraction", self.test_fraction,
+            require(0.0 < getattr(self, key) < 1.0, f"data.{key}", getattr(self, key), "a number in (0, 1)")
+        require(self.valid_fraction + self.test_fraction < 1.0, "data.test_fraction", self.test_fraction,
                  f"a number < 1 - data.valid_fraction ({self.valid_fraction}), so training keeps examples")
 
 
@@ -145,18 +141,18 @@ class ModelConfig:
     def __post_init__(self) -> None:
         for key in ("embedding_dim", "hidden_size", "num_layers", "char_embedding_dim", "char_hidden_size",
                     "conv_channels", "conv_kernel_size", "conv_layers", "conv_dilation", "num_heads", "max_positions"):
-            _require(getattr(self, key) >= 1, f"model.{key}", getattr(self, key), "an integer >= 1")
-        _require(self.char_kernel_size >= 1 and self.char_kernel_size % 2 == 1, "model.char_kernel_size",
+            require(getattr(self, key) >= 1, f"model.{key}", getattr(self, key), "an integer >= 1")
+        require(self.char_kernel_size >= 1 and self.char_kernel_size % 2 == 1, "model.char_kernel_size",
                  self.char_kernel_size, "an odd integer >= 1")
         for key in ("conv_pool", "ff_size"):
-            _require(getattr(self, key) is None or getattr(self, key) >= 1, f"model.{key}", getattr(self, key),
+            require(getattr(self, key) is None or getattr(self, key) >= 1, f"model.{key}", getattr(self, key),
                      "an integer >= 1, or null")
-        _require((self.encoder != "transformer" and self.arch != "transformer")
+        require((self.encoder != "transformer" and self.arch != "transformer")
                  or self.hidden_size % self.num_heads == 0, "model.hidden_size",
                  self.hidden_size, f"a multiple of model.num_heads ({self.num_heads}) for the transformer")
         for key in ("dropout", "recurrent_dropout", "embedding_dropout", "word_dropout"):
-            _require(0.0 <= getattr(self, key) < 1.0, f"model.{key}", getattr(self, key), "a number in [0, 1)")
-        _require(self.embedding_init_std is None or self.embedding_init_std > 0, "model.embedding_init_std",
+            require(0.0 <= getattr(self, key) < 1.0, f"model.{key}", getattr(self, key), "a number in [0, 1)")
+        require(self.embedding_init_std is None or self.embedding_init_std > 0, "model.embedding_init_std",
                  self.embedding_init_std, "a number > 0, or null")
 
 
@@ -194,30 +190,30 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size", "log_every", "plateau_patience"):
-            _require(getattr(self, key) >= 1, f"train.{key}", getattr(self, key), "an integer >= 1")
-        _require(self.lr > 0, "train.lr", self.lr, "a number > 0")
-        _require(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "a number >= 0")
-        _require(self.clip_norm is None or self.clip_norm > 0, "train.clip_norm", self.clip_norm,
+            require(getattr(self, key) >= 1, f"train.{key}", getattr(self, key), "an integer >= 1")
+        require(self.lr > 0, "train.lr", self.lr, "a number > 0")
+        require(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "a number >= 0")
+        require(self.clip_norm is None or self.clip_norm > 0, "train.clip_norm", self.clip_norm,
                  "a number > 0, or null for no clipping")
-        _require(self.warmup_steps >= 0, "train.warmup_steps", self.warmup_steps, "an integer >= 0")
-        _require(0.0 <= self.warmup_fraction < 1.0, "train.warmup_fraction", self.warmup_fraction,
+        require(self.warmup_steps >= 0, "train.warmup_steps", self.warmup_steps, "an integer >= 0")
+        require(0.0 <= self.warmup_fraction < 1.0, "train.warmup_fraction", self.warmup_fraction,
                  "a number in [0, 1)")
-        _require(not (self.warmup_steps and self.warmup_fraction), "train.warmup_fraction", self.warmup_fraction,
+        require(not (self.warmup_steps and self.warmup_fraction), "train.warmup_fraction", self.warmup_fraction,
                  f"0 when train.warmup_steps is set ({self.warmup_steps}); give one of the two")
-        _require(self.schedule == "warmup_cosine" or not (self.warmup_steps or self.warmup_fraction),
+        require(self.schedule == "warmup_cosine" or not (self.warmup_steps or self.warmup_fraction),
                  "train.schedule", self.schedule, "warmup_cosine when train.warmup_steps or warmup_fraction is set")
-        _require(0.0 <= self.min_lr_ratio <= 1.0, "train.min_lr_ratio", self.min_lr_ratio, "a number in [0, 1]")
-        _require(0.0 < self.plateau_factor < 1.0, "train.plateau_factor", self.plateau_factor, "a number in (0, 1)")
-        _require(0.0 <= self.label_smoothing < 1.0, "train.label_smoothing", self.label_smoothing,
+        require(0.0 <= self.min_lr_ratio <= 1.0, "train.min_lr_ratio", self.min_lr_ratio, "a number in [0, 1]")
+        require(0.0 < self.plateau_factor < 1.0, "train.plateau_factor", self.plateau_factor, "a number in (0, 1)")
+        require(0.0 <= self.label_smoothing < 1.0, "train.label_smoothing", self.label_smoothing,
                  "a number in [0, 1)")
-        _require(0.0 <= self.teacher_forcing <= 1.0, "train.teacher_forcing", self.teacher_forcing,
+        require(0.0 <= self.teacher_forcing <= 1.0, "train.teacher_forcing", self.teacher_forcing,
                  "a number in [0, 1]")
-        _require(self.max_tokens is None or (self.max_tokens >= 1 and self.bucket), "train.max_tokens",
+        require(self.max_tokens is None or (self.max_tokens >= 1 and self.bucket), "train.max_tokens",
                  self.max_tokens, "an integer >= 1 with train.bucket true, or null")
-        _require(self.ema_decay is None or 0.0 < self.ema_decay < 1.0, "train.ema_decay", self.ema_decay,
+        require(self.ema_decay is None or 0.0 < self.ema_decay < 1.0, "train.ema_decay", self.ema_decay,
                  "a number in (0, 1), or null for no averaging")
         for key in ("patience", "checkpoint_every"):
-            _require(getattr(self, key) is None or getattr(self, key) >= 1, f"train.{key}", getattr(self, key),
+            require(getattr(self, key) is None or getattr(self, key) >= 1, f"train.{key}", getattr(self, key),
                      "an integer >= 1, or null")
 
 
@@ -233,9 +229,9 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "beam_size", "max_len_b"):
-            _require(getattr(self, key) >= 1, f"eval.{key}", getattr(self, key), "an integer >= 1")
+            require(getattr(self, key) >= 1, f"eval.{key}", getattr(self, key), "an integer >= 1")
         for key in ("length_penalty", "max_len_a"):
-            _require(getattr(self, key) >= 0, f"eval.{key}", getattr(self, key), "a number >= 0")
+            require(getattr(self, key) >= 0, f"eval.{key}", getattr(self, key), "a number >= 0")
 
 
 @dataclass(frozen=True)
@@ -261,10 +257,10 @@ class Word2VecConfig:
 
     def __post_init__(self) -> None:
         for key in ("window", "negative", "shared_draws", "batch_words", "workers", "restrict_vocab"):
-            _require(getattr(self, key) >= 1, f"word2vec.{key}", getattr(self, key), "an integer >= 1")
-        _require(self.sample >= 0, "word2vec.sample", self.sample, "a number >= 0")
-        _require(self.alpha > 0, "word2vec.alpha", self.alpha, "a number > 0")
-        _require(0 <= self.min_alpha <= self.alpha, "word2vec.min_alpha", self.min_alpha,
+            require(getattr(self, key) >= 1, f"word2vec.{key}", getattr(self, key), "an integer >= 1")
+        require(self.sample >= 0, "word2vec.sample", self.sample, "a number >= 0")
+        require(self.alpha > 0, "word2vec.alpha", self.alpha, "a number > 0")
+        require(0 <= self.min_alpha <= self.alpha, "word2vec.min_alpha", self.min_alpha,
                  f"a number in [0, word2vec.alpha ({self.alpha})]")
 
 
@@ -296,11 +292,11 @@ class ForecastConfig:
 
     def __post_init__(self) -> None:
         for key in ("lookback", "horizon", "stride", "sampling_rate", "period"):
-            _require(getattr(self, key) >= 1, f"forecast.{key}", getattr(self, key), "an integer >= 1")
-        _require(self.period <= self.lookback, "forecast.period", self.period,
+            require(getattr(self, key) >= 1, f"forecast.{key}", getattr(self, key), "an integer >= 1")
+        require(self.period <= self.lookback, "forecast.period", self.period,
                  f"an integer <= forecast.lookback ({self.lookback}), so a season of history is in every window")
-        _require(self.ridge >= 0, "forecast.ridge", self.ridge, "a number >= 0")
-        _require(self.cycle >= 0, "forecast.cycle", self.cycle, "an integer >= 0 (0: no learned cycle)")
+        require(self.ridge >= 0, "forecast.ridge", self.ridge, "a number >= 0")
+        require(self.cycle >= 0, "forecast.cycle", self.cycle, "an integer >= 0 (0: no learned cycle)")
 
 
 @dataclass(frozen=True)
@@ -429,7 +425,7 @@ def apply_overrides(cfg: Config, overrides: Mapping[str, Any] | Iterable[str]) -
         target = raw
         for section in sections:
             target = target[section]
-        target[leaf] = _parse_text(value, hint, key) if isinstance(value, str) else value
+        target[leaf] = parse_text(value, hint, key) if isinstance(value, str) else value
     return from_dict(raw)
 
 
@@ -449,7 +445,7 @@ def _pairs(overrides: Mapping[str, Any] | Iterable[str]) -> list[tuple[str, Any]
 
 def _leaf_type(key: str) -> Any:
     """The declared type of a dotted key, or a ConfigError naming it."""
-    leaves = _leaf_types(Config)
+    leaves = leaf_types(Config)
     if key in leaves:
         return leaves[key]
     sections = {name.rsplit(".", 1)[0] for name in leaves if "." in name}
@@ -457,44 +453,6 @@ def _leaf_type(key: str) -> Any:
         keys = ", ".join(name for name in leaves if name.startswith(key + "."))
         raise ConfigError(f"{key!r} is a section; set one of its keys: {keys}")
     raise ConfigError(f"unknown key {key!r}{did_you_mean(key, list(leaves))}")
-
-
-def _leaf_types(cls: type, prefix: str = "") -> dict[str, Any]:
-    """Every dotted leaf key of a config dataclass with its type, in declaration order."""
-    out: dict[str, Any] = {}
-    for name, hint in typing.get_type_hints(cls).items():
-        if dataclasses.is_dataclass(hint):
-            out.update(_leaf_types(hint, f"{prefix}{name}."))
-        else:
-            out[f"{prefix}{name}"] = hint
-    return out
-
-
-def _parse_text(text: str, hint: Any, key: str) -> Any:
-    """Convert command-line text to ``hint``'s type."""
-    options = _optional_of(hint)
-    if options is not None:
-        if text.lower() in _NONE:
-            return None
-        try:
-            return _parse_text(text, options, key)
-        except ConfigError:
-            return _bad_value(key, text, hint)  # name the whole type, null included
-    if typing.get_origin(hint) is Literal:
-        for choice in typing.get_args(hint):
-            if text == str(choice):
-                return choice
-        return _bad_value(key, text, hint)
-    if hint is bool:
-        if text.lower() in _TRUE + _FALSE:
-            return text.lower() in _TRUE
-        return _bad_value(key, text, hint)
-    if hint in (int, float):
-        try:
-            return hint(text)
-        except ValueError:
-            return _bad_value(key, text, hint)
-    return text
 
 
 # -- building and checking -------------------------------------------------------------
@@ -512,61 +470,12 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
         if name not in hints:
             raise ConfigError(f"unknown key {key!r}{did_you_mean(key, _all_keys())}")
         hint = hints[name]
-        values[name] = _build(hint, value, f"{key}.") if dataclasses.is_dataclass(hint) else _check(value, hint, key)
+        values[name] = _build(hint, value, f"{key}.") if dataclasses.is_dataclass(hint) else check_value(value, hint, key)
     return cls(**values)
 
 
-def _check(value: Any, hint: Any, key: str) -> Any:
-    """Return ``value`` if it fits ``hint`` (ints widen to float), else raise a ConfigError."""
-    options = _optional_of(hint)
-    if options is not None:
-        if value is None:
-            return None
-        try:
-            return _check(value, options, key)
-        except ConfigError:
-            return _bad_value(key, value, hint)  # name the whole type, null included
-    if typing.get_origin(hint) is Literal:
-        return value if value in typing.get_args(hint) and isinstance(value, str) else _bad_value(key, value, hint)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is float and isinstance(value, str):  # PyYAML reads `1e-3` (no dot) as a string
-        return _parse_text(value, float, key)
-    if type(value) is not hint:  # exact: YAML's `true` is not an int, `3` is not a str
-        return _bad_value(key, value, hint)
-    return value
-
-
-def _optional_of(hint: Any) -> Any:
-    """For ``X | None`` return X; for anything else None."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        if len(args) == 1 and len(typing.get_args(hint)) == 2:
-            return args[0]
-    return None
-
-
-def _describe(hint: Any) -> str:
-    options = _optional_of(hint)
-    if options is not None:
-        return f"{_describe(options)}, or null"
-    if typing.get_origin(hint) is Literal:
-        return "one of " + ", ".join(str(choice) for choice in typing.get_args(hint))
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-    return names[hint]
-
-
-def _bad_value(key: str, value: Any, hint: Any) -> typing.NoReturn:
-    raise ConfigError(f"{key}: expected {_describe(hint)}, got {value!r:.80}")
-
-
-def _require(ok: bool, key: str, value: Any, expected: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}: expected {expected}, got {value!r:.80}")
-
-
 def _all_keys() -> list[str]:
-    leaves = list(_leaf_types(Config))
+    leaves = list(leaf_types(Config))
     return leaves + sorted({name.rsplit(".", 1)[0] for name in leaves if "." in name})
 
 
@@ -574,9 +483,3 @@ def _is_path(recipe: str | Path) -> bool:
     if isinstance(recipe, Path):
         return True
     return recipe.endswith(RECIPE_SUFFIXES) or "/" in recipe or "\\" in recipe
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest choice, or ``""`` when none is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""

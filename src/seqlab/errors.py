@@ -4,6 +4,9 @@ Both subclass ValueError so callers that catch ValueError keep working; the CLI 
 their message as one line instead of a traceback.
 """
 
+import difflib
+from collections.abc import Iterable
+
 
 class ConfigError(ValueError):
     """A recipe or override names an unknown key or gives a bad value."""
@@ -15,3 +18,9 @@ class DataError(ValueError):
 
 class TrainingError(ValueError):
     """Training cannot go on (a non-finite loss); the message says where and what was kept."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest choice, or ``""`` when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
