@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import seqlab
-from seqlab import bundle, config, decode
+from seqlab import bundle, config, decode, evaluation
 from seqlab.cli.main import main
 from seqlab.data.batching import pad
 from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID
@@ -168,7 +168,7 @@ def test_bundle_round_trip_translates_as_the_model_predicts(transformer_run):
 
 def test_eval_of_the_bundle_gives_the_runs_test_scores(transformer_run):
     summary = json.loads((transformer_run / "summary.json").read_text())
-    result = bundle.evaluate_run(transformer_run, "test")
+    result = evaluation.evaluate_run(transformer_run, "test")
     assert result["metrics"]["exact_match"] == summary["test"]["exact_match"]
     assert result["metrics"]["loss"] == pytest.approx(summary["test"]["loss"], rel=1e-5)
 

@@ -6,7 +6,7 @@ import random
 import pytest
 import torch
 
-from seqlab import bundle, config
+from seqlab import config, evaluation
 from seqlab.errors import ConfigError
 from seqlab.training import loop
 from seqlab.training.records import without_timings
@@ -76,7 +76,7 @@ class Stopped(Exception):
 
 def test_bucketed_training_is_seeded_and_resumes_exactly(tmp_path, monkeypatch):
     reference = read(loop.train("toy-tag", SMALL, out=tmp_path / "ref"))
-    assert bundle.evaluate_run(tmp_path / "ref", "test")["metrics"] == reference[1]["test"]  # scored alike
+    assert evaluation.evaluate_run(tmp_path / "ref", "test")["metrics"] == reference[1]["test"]  # scored alike
     assert read(loop.train("toy-tag", SMALL, out=tmp_path / "again"))[0] == reference[0]
     plain = read(loop.train("toy-tag", {**SMALL, "train.bucket": False}, out=tmp_path / "plain"))
     assert plain[0] != reference[0]  # the batches really are different ones

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from seqlab.bundle import evaluate_run  # imports torch
+    from seqlab.evaluation import evaluate_run  # imports torch
 
     result = evaluate_run(args.run_dir, args.split, args.overrides)
     table = Table(title=f"{args.run_dir} — {result['split']} ({result['num_examples']} examples)")
