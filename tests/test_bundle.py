@@ -38,6 +38,15 @@ def test_classify_predictions_score_the_summary_test_accuracy(classify_run):
         assert row[label] == pytest.approx(p) and p == pytest.approx(max(row.values()))
 
 
+def test_classifier_reads_what_eval_truncate_says(classify_run):
+    clf = seqlab.load(classify_run)
+    text = " ".join(["good"] * 30)
+    clf.cfg = config.apply_overrides(clf.cfg, ["data.max_tokens_per_example=4"])
+    assert len(clf.encode(text)) == 4  # cut as training cut
+    clf.cfg = config.apply_overrides(clf.cfg, ["eval.truncate=false"])
+    assert len(clf.encode(text)) == 30  # whole
+
+
 def test_tag_predictions_equal_the_models_and_score_the_summary(tag_run):
     tagger = seqlab.load(tag_run)
     data = tag.load_data(config.load(tag_run / "config.yaml"))

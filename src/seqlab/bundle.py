@@ -44,6 +44,7 @@ from seqlab.data.vocab import EOS_ID, PAD_ID, SOS_ID, SPECIALS, UNK_ID, UnknownT
 from seqlab.errors import ConfigError, DataError
 from seqlab.forecasting import Forecaster
 from seqlab.tasks import classify, classify_features, forecast_data, get_task, lm
+from seqlab.tasks.classify_data import eval_cap
 from seqlab.tasks.forecast_data import Columns
 from seqlab.tasks.seq2seq_data import TargetText
 
@@ -230,7 +231,7 @@ class Classifier(_Predictor):
 
     def encode(self, text: str) -> list[int]:
         """Text -> ids as the task's load_data encodes it: tokenize, cap, look up; never empty."""
-        tokens = self.saved.tokenizer.tokenize(text)[:self.cfg.data.max_tokens_per_example]
+        tokens = self.saved.tokenizer.tokenize(text)[:eval_cap(self.cfg)]
         return self.saved.vocab.encode(tokens) or [UNK_ID]
 
     @property
@@ -240,7 +241,7 @@ class Classifier(_Predictor):
 
     def encode_features(self, steps: Sequence) -> classify_features.FeatureExample:
         """T steps (each F numbers, or one number when F is 1) -> a normalized example, as load_data makes them."""
-        rows = classify_features.check_steps(steps, "a sequence", "steps")[:self.cfg.data.max_tokens_per_example]
+        rows = classify_features.check_steps(steps, "a sequence", "steps")[:eval_cap(self.cfg)]
         return classify_features.FeatureExample(self.saved.normalizer(rows), 0)  # label unused
 
     @torch.no_grad()

@@ -226,6 +226,9 @@ class EvalConfig:
     length_penalty: float = 0.0  # seq2seq: GNMT alpha ranking finished beams; 0: total log-probability
     max_len_a: float = 2.0  # seq2seq: decode at most max_len_a * source length + max_len_b tokens
     max_len_b: int = 10  # seq2seq: see max_len_a
+    # classify: cut validation and test texts (and seqlab predict's) at data.max_tokens_per_example, as training
+    # does; false: score whole texts (the cut then only makes training faster)
+    truncate: bool = True
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "beam_size", "max_len_b"):
@@ -315,6 +318,9 @@ class Config:
     def __post_init__(self) -> None:
         if self.task not in TASK_NAMES:
             return  # seqlab.tasks.get names the unknown task
+        if not self.eval.truncate and self.task != "classify":
+            raise ConfigError(f"eval.truncate: task {self.task!r} does not use it (read only by classify), so false "
+                              "would change nothing; remove it or set it to true")
         for key, readers in TASK_ONLY_MODEL_KEYS.items():
             value, default = getattr(self.model, key), _MODEL_DEFAULTS[key]
             if self.task not in readers and value != default:

@@ -36,6 +36,14 @@ def test_eval_batch_size_does_not_change_counts(tag_run, capsys):
     assert written["overrides"] == ["eval.batch_size=7"]
 
 
+def test_eval_of_whole_texts_keeps_the_bundles_vocabulary(classify_run, capsys):
+    # eval.truncate=false changes only the scored texts, not the vocabulary built from training's:
+    # the bundle's vocabulary check passes (the CSV's texts are short, so the scores stay).
+    assert main(["eval", str(classify_run), "--set", "eval.truncate=false"]) == 0
+    written = json.loads((classify_run / "eval-test.json").read_text())
+    assert written["metrics"] == json.loads((classify_run / "summary.json").read_text())["test"]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--set", "model.hidden_size=3"], "eval takes only data.* and eval.* keys"),
     (["--set", "eval.batch_sise=3"], "unknown key 'eval.batch_sise'; did you mean 'eval.batch_size'?"),

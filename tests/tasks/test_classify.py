@@ -166,6 +166,26 @@ def test_limits_and_truncation(tmp_path):
     assert all(len(example.tokens) == 4 for example in data.train)
 
 
+def test_eval_truncate_false_scores_whole_texts_and_keeps_the_training_vocabulary(tmp_path):
+    # Training texts are cut at 3 tokens either way; with eval.truncate false the scored splits and
+    # predict's inputs keep all 7, and the vocabulary (built from the cut training texts) is the same.
+    rows = [(f"w{i % 5} a b c d e w{i % 7}", "x" if i % 2 else "y") for i in range(60)]
+    keys = {"train": csv_file(tmp_path / "my.csv", rows), "max_tokens_per_example": 3}
+    cut = classify.load_data(user_config(**keys))
+    whole = classify.load_data(config.apply_overrides(user_config(**keys), ["eval.truncate=false"]))
+    assert [e.tokens for e in whole.train] == [e.tokens for e in cut.train]
+    assert all(len(e.tokens) == 3 for e in cut.valid + cut.test + whole.train)
+    assert all(len(e.tokens) == 7 for e in whole.valid + whole.test)
+    assert whole.vocab.itos == cut.vocab.itos
+    assert [e.tokens[:3] for e in whole.test] == [e.tokens for e in cut.test]
+
+
+@pytest.mark.parametrize("task", ["tag", "lm", "seq2seq"])
+def test_eval_truncate_false_is_refused_where_nothing_reads_it(task):
+    with pytest.raises(ConfigError, match=f"eval.truncate: task '{task}' does not use it"):
+        config.from_dict({"task": task, "eval": {"truncate": False}})
+
+
 def test_a_label_not_in_train_is_an_error_naming_split_and_label(tmp_path):
     train = csv_file(tmp_path / "train.csv", [("one", "a"), ("two", "b")] * 5)
     test = csv_file(tmp_path / "test.csv", [("three", "a"), ("four", "c")])

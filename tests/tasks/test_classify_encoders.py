@@ -107,9 +107,13 @@ def test_overfits_one_batch(name):
     ({"encoder": "conv", "pooling": "max", "num_layers": 2}, "model.num_layers: the conv encoder's depth is model"),
     ({"encoder": "transformer", "pooling": "max", "positional": "learned", "max_positions": 16},
      "model.max_positions: learned positions cover 16 tokens, but data.max_tokens_per_example is 32"),
+    ({"encoder": "transformer", "pooling": "max", "positional": "learned", "max_positions": 64},
+     "eval.truncate: learned positions cover 64 tokens, and false would score whole texts"),
 ])
 def test_model_mistakes_name_the_key_before_any_file_is_read(keys, message):
     cfg = model_config(**keys)  # its data.train does not exist: the model check comes first
+    if message.startswith("eval.truncate"):
+        cfg = config.apply_overrides(cfg, ["eval.truncate=false"])
     with pytest.raises(ConfigError, match=message):
         classify.load_data(cfg)
 

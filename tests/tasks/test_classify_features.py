@@ -67,6 +67,19 @@ def test_normalization_is_fitted_on_train_only(waves_run):
     np.testing.assert_allclose(saved["std"], steps.std(axis=0), rtol=1e-12)
 
 
+def test_only_training_sequences_are_cut_when_scored_ones_are_whole():
+    seq = [[float(t)] for t in range(10)]
+    examples = {name: [(seq, "a"), (seq, "b")] for name in ("train", "valid", "test")}
+    split = {name: [0, 1] for name in examples}
+    about = {"sources": {"train": "waves.jsonl"}}
+    cut = classify_features.encode_splits(examples, split, about, max_steps=4)
+    whole = classify_features.encode_splits(examples, split, about, max_steps=4, cut_scored=False)
+    assert [len(e.features) for e in cut.train + cut.valid + cut.test] == [4] * 6
+    assert [len(e.features) for e in whole.train] == [4, 4] and [len(e.features) for e in whole.test] == [10, 10]
+    # the normalizer is fitted on the (cut) training steps either way: 0..3
+    assert torch.equal(whole.test[0].features[:4], cut.test[0].features)
+
+
 def test_bundle_predicts_new_waves(waves_run, tmp_path, capsys):
     folder, run = waves_run
     predictor = seqlab.load(run)

@@ -350,6 +350,10 @@ def _check_model_settings(cfg: Config) -> None:
                           f"got {m.num_layers}")
     if encoder == "transformer" and m.positional == "learned":
         longest = cfg.data.max_tokens_per_example
+        if not cfg.eval.truncate:
+            raise ConfigError(f"eval.truncate: learned positions cover {m.max_positions} tokens, and false would "
+                              "score whole texts, longer ones among them; expected true (or model.positional: "
+                              "sinusoidal)")
         if longest is None or longest > m.max_positions:
             raise ConfigError(f"model.max_positions: learned positions cover {m.max_positions} tokens, but "
                               f"data.max_tokens_per_example is {longest}; expected "

@@ -80,12 +80,12 @@ def load_data(cfg: Config) -> ClassifyData:
     examples = {name: [rows[names[name]][j] for j in split[name]] for name in split}
     about.update(seed=cfg.seed, limit_train=d.limit_train, limit_eval=d.limit_eval)
     if reads_features(cfg):
-        return classify_features.encode_splits(examples, split, about, d.max_tokens_per_example)
+        return classify_features.encode_splits(examples, split, about, d.max_tokens_per_example, cfg.eval.truncate)
     texts = [text for text, _ in examples["train"]]
     if not texts:
         raise DataError(f"{about['sources']['train']}: the training split is empty; expected labeled examples")
     tokenizer = build_tokenizer(d.tokenizer, texts, **settings) if lm_vocab is None else lm_vocab[0]
-    token_lists = {name: [tokenizer.tokenize(text)[:d.max_tokens_per_example] for text, _ in examples[name]]
+    token_lists = {name: [tokenizer.tokenize(text)[:eval_cap(cfg, name)] for text, _ in examples[name]]
                    for name in examples}
     vocab = initialize.extended_vocab(cfg, Vocab.build(token_lists["train"], min_freq=d.min_freq,
                                                        max_size=d.max_vocab)) if lm_vocab is None else lm_vocab[1]
@@ -99,6 +99,12 @@ def load_data(cfg: Config) -> ClassifyData:
                 for tokens, (_, label) in zip(token_lists[name], examples[name])]
 
     return ClassifyData(encode("train"), encode("valid"), encode("test"), tokenizer, vocab, labels, split, about)
+
+
+def eval_cap(cfg: Config, split: str = "test") -> int | None:
+    """How many tokens (or steps) of a text ``split`` keeps: data.max_tokens_per_example, except for
+    the scored splits (and predict's inputs, as "test") when eval.truncate is false: all of them."""
+    return cfg.data.max_tokens_per_example if split == "train" or cfg.eval.truncate else None
 
 
 def _read_splits(cfg: Config) -> tuple[dict[str, Rows], dict[str, str], dict[str, list[int]], dict[str, object]]:
