@@ -318,16 +318,14 @@ class Config:
     def __post_init__(self) -> None:
         if self.task not in TASK_NAMES:
             return  # seqlab.tasks.get names the unknown task
-        if not self.eval.truncate and self.task != "classify":
-            raise ConfigError(f"eval.truncate: task {self.task!r} does not use it (read only by classify), so false "
-                              "would change nothing; remove it or set it to true")
-        for key, readers in TASK_ONLY_MODEL_KEYS.items():
-            value, default = getattr(self.model, key), _MODEL_DEFAULTS[key]
-            if self.task not in readers and value != default:
-                shown = "null" if default is None else str(default).lower() if isinstance(default, bool) else default
-                raise ConfigError(f"model.{key}: task {self.task!r} does not use it (read only by "
-                                  f"{', '.join(readers)}), so {value!r} would change nothing; remove it or set "
-                                  f"it to {shown}")
+        for section, table in (("model", TASK_ONLY_MODEL_KEYS), ("eval", TASK_ONLY_EVAL_KEYS)):
+            for key, readers in table.items():
+                value, default = getattr(getattr(self, section), key), _TASK_ONLY_DEFAULTS[section][key]
+                if self.task not in readers and value != default:
+                    shown = "null" if default is None else str(default).lower() if isinstance(default, bool) else default
+                    raise ConfigError(f"{section}.{key}: task {self.task!r} does not use it (read only by "
+                                      f"{', '.join(readers)}), so {value!r} would change nothing; remove it or set "
+                                      f"it to {shown}")
 
 
 TASK_NAMES = ("classify", "tag", "seq2seq", "lm", "forecast", "word2vec")
@@ -348,7 +346,10 @@ TASK_ONLY_MODEL_KEYS = {
     "condition": ("lm",),
     "init_from": ("classify",),
 }
-_MODEL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ModelConfig) if f.name in TASK_ONLY_MODEL_KEYS}
+TASK_ONLY_EVAL_KEYS = {"truncate": ("classify",)}  # likewise for eval keys
+_TASK_ONLY_DEFAULTS = {section: {f.name: f.default for f in dataclasses.fields(cls) if f.name in table}
+                       for section, cls, table in (("model", ModelConfig, TASK_ONLY_MODEL_KEYS),
+                                                   ("eval", EvalConfig, TASK_ONLY_EVAL_KEYS))}
 
 
 # -- loading and saving ----------------------------------------------------------------

@@ -72,8 +72,8 @@ def test_only_training_sequences_are_cut_when_scored_ones_are_whole():
     examples = {name: [(seq, "a"), (seq, "b")] for name in ("train", "valid", "test")}
     split = {name: [0, 1] for name in examples}
     about = {"sources": {"train": "waves.jsonl"}}
-    cut = classify_features.encode_splits(examples, split, about, max_steps=4)
-    whole = classify_features.encode_splits(examples, split, about, max_steps=4, cut_scored=False)
+    cut = classify_features.encode_splits(examples, split, about, {"train": 4, "valid": 4, "test": 4})
+    whole = classify_features.encode_splits(examples, split, about, {"train": 4, "valid": None, "test": None})
     assert [len(e.features) for e in cut.train + cut.valid + cut.test] == [4] * 6
     assert [len(e.features) for e in whole.train] == [4, 4] and [len(e.features) for e in whole.test] == [10, 10]
     # the normalizer is fitted on the (cut) training steps either way: 0..3

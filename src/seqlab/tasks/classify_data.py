@@ -79,13 +79,14 @@ def load_data(cfg: Config) -> ClassifyData:
     splitting.limit_splits(split, d.limit_train, d.limit_eval, cfg.seed)
     examples = {name: [rows[names[name]][j] for j in split[name]] for name in split}
     about.update(seed=cfg.seed, limit_train=d.limit_train, limit_eval=d.limit_eval)
+    caps = {name: eval_cap(cfg, name) for name in examples}  # tokens (or steps) each split keeps
     if reads_features(cfg):
-        return classify_features.encode_splits(examples, split, about, d.max_tokens_per_example, cfg.eval.truncate)
+        return classify_features.encode_splits(examples, split, about, caps)
     texts = [text for text, _ in examples["train"]]
     if not texts:
         raise DataError(f"{about['sources']['train']}: the training split is empty; expected labeled examples")
     tokenizer = build_tokenizer(d.tokenizer, texts, **settings) if lm_vocab is None else lm_vocab[0]
-    token_lists = {name: [tokenizer.tokenize(text)[:eval_cap(cfg, name)] for text, _ in examples[name]]
+    token_lists = {name: [tokenizer.tokenize(text)[:caps[name]] for text, _ in examples[name]]
                    for name in examples}
     vocab = initialize.extended_vocab(cfg, Vocab.build(token_lists["train"], min_freq=d.min_freq,
                                                        max_size=d.max_vocab)) if lm_vocab is None else lm_vocab[1]

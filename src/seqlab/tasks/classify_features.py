@@ -157,12 +157,11 @@ class FeatureData:
 
 
 def encode_splits(examples: dict[str, list[tuple[list[list[float]], str]]], split: dict[str, list[int]],
-                  about: dict[str, object], max_steps: int | None = None, cut_scored: bool = True) -> FeatureData:
+                  about: dict[str, object], caps: dict[str, int | None] | None = None) -> FeatureData:
     """Fit the normalizer and the label list on train; normalize and label all three splits.
-    ``max_steps`` (``data.max_tokens_per_example``): keep only each sequence's first steps; with
-    ``cut_scored`` false (``eval.truncate``) only the training sequences are cut."""
-    examples = {name: [(steps[:max_steps if name == "train" or cut_scored else None], label) for steps, label in rows]
-                for name, rows in examples.items()}
+    ``caps``: how many first steps each split keeps (``classify_data.eval_cap``); none given: all."""
+    caps = caps or {}
+    examples = {name: [(steps[:caps.get(name)], label) for steps, label in rows] for name, rows in examples.items()}
     if not examples["train"]:
         raise DataError(f"{about['sources']['train']}: the training split is empty; expected labeled sequences")
     normalizer = Normalizer.fit([steps for steps, _ in examples["train"]])
