@@ -1,7 +1,8 @@
 """Step-by-step traces of small models, printed as tables.
 
 ``EXAMPLES`` is the one table from an example's name to the function that prints it
-(``seqlab explain NAME``); rnn-example first, more as they come.
+(``seqlab explain NAME``): rnn-example (below) and attention-example
+(:mod:`seqlab.explain_attention`: one decoder step of dot-product attention).
 
 rnn-example
 -----------
@@ -43,6 +44,8 @@ from dataclasses import dataclass
 from typing import TextIO
 
 import torch
+
+from seqlab.explain_attention import explain_attention_example
 
 INPUT_WORDS = ("I", "love", "you", "her")
 OUTPUT_WORDS = ("난", "널", "사랑해")
@@ -246,7 +249,7 @@ def explain_rnn_example(
             file=out,
         )
     title = f"the real sequence: {' '.join(words)} (trained weights, after {last} steps)"
-    print("", file=out)
+    print(file=out)
     print(format_trace(rnn_example_trace(words, result.params), title), file=out)
     return 0 if result.reached else 1
 
@@ -254,4 +257,5 @@ def explain_rnn_example(
 # The one table from example name to the function that prints it.
 EXAMPLES: dict[str, Callable[..., int]] = {
     "rnn-example": explain_rnn_example,
+    "attention-example": explain_attention_example,  # seqlab.explain_attention
 }

@@ -6,7 +6,7 @@ import argparse
 
 # Kept in step with seqlab.explain.EXAMPLES (listed here so --help needs no torch import;
 # tests/cli/test_explain_cli.py checks the two agree).
-EXAMPLE_NAMES = ("rnn-example",)
+EXAMPLE_NAMES = ("rnn-example", "attention-example")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -15,7 +15,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="print every number of a small model, step by step",
         description="Print every number of a small model, step by step. "
         "rnn-example: the study note's tiny RNN for 'I love you' -> '난 널 사랑해'; "
-        "by default the note's sheet (the one-hot of 'I' fed at every step).",
+        "by default the note's sheet (the one-hot of 'I' fed at every step); the options below are its. "
+        "attention-example: the notes' chatbot, one decoder step of dot-product attention (scores, "
+        "softmax, attention value, [a; s], tanh, output).",
     )
     parser.add_argument(
         "name", metavar="NAME", choices=EXAMPLE_NAMES, help=f"which example: {', '.join(EXAMPLE_NAMES)}"
