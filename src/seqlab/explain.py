@@ -1,8 +1,9 @@
 """Step-by-step traces of small models, printed as tables.
 
 ``EXAMPLES`` is the one table from an example's name to the function that prints it
-(``seqlab explain NAME``): rnn-example (below) and attention-example
-(:mod:`seqlab.explain_attention`: one decoder step of dot-product attention).
+(``seqlab explain NAME``): rnn-example (below), attention-example
+(:mod:`seqlab.explain_attention`: one decoder step of dot-product attention) and
+lstm-example (:mod:`seqlab.explain_lstm`: the gates of one LSTM unit, word by word).
 
 rnn-example
 -----------
@@ -46,6 +47,7 @@ from typing import TextIO
 import torch
 
 from seqlab.explain_attention import explain_attention_example
+from seqlab.explain_lstm import explain_lstm_example
 
 INPUT_WORDS = ("I", "love", "you", "her")
 OUTPUT_WORDS = ("난", "널", "사랑해")
@@ -258,4 +260,5 @@ def explain_rnn_example(
 EXAMPLES: dict[str, Callable[..., int]] = {
     "rnn-example": explain_rnn_example,
     "attention-example": explain_attention_example,  # seqlab.explain_attention
+    "lstm-example": explain_lstm_example,  # seqlab.explain_lstm
 }

@@ -95,6 +95,6 @@ def test_steps_without_train_is_an_error(capsys):
 
 def test_unknown_example_name_is_rejected_by_argparse(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["explain", "lstm-example"])
+        main(["explain", "gru-example"])
     assert exit_info.value.code == 2
     assert "rnn-example" in capsys.readouterr().err

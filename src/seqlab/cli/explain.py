@@ -6,7 +6,7 @@ import argparse
 
 # Kept in step with seqlab.explain.EXAMPLES (listed here so --help needs no torch import;
 # tests/cli/test_explain_cli.py checks the two agree).
-EXAMPLE_NAMES = ("rnn-example", "attention-example")
+EXAMPLE_NAMES = ("rnn-example", "attention-example", "lstm-example")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -17,7 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "rnn-example: the study note's tiny RNN for 'I love you' -> '난 널 사랑해'; "
         "by default the note's sheet (the one-hot of 'I' fed at every step); the options below are its. "
         "attention-example: the notes' chatbot, one decoder step of dot-product attention (scores, "
-        "softmax, attention value, [a; s], tanh, output).",
+        "softmax, attention value, [a; s], tanh, output). lstm-example: one LSTM unit's gates, cell and "
+        "output word by word (--inputs: words among not, a, bad, film, but, dull).",
     )
     parser.add_argument(
         "name", metavar="NAME", choices=EXAMPLE_NAMES, help=f"which example: {', '.join(EXAMPLE_NAMES)}"
@@ -26,7 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--inputs",
         metavar="WORDS",
         default=None,
-        help='the real input sequence, e.g. "I love you" (words among I, love, you, her)',
+        help='the real input sequence, e.g. "I love you" (rnn-example: words among I, love, you, her; '
+        'lstm-example: among not, a, bad, film, but, dull)',
     )
     parser.add_argument(
         "--train", action="store_true", help="first train W, U, B by BPTT on I love you -> 난 널 사랑해"
