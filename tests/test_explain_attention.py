@@ -3,7 +3,6 @@ Python arithmetic (math.exp, sums of products), and the note's 85/3/5/7% distrib
 
 from __future__ import annotations
 
-import io
 import math
 
 import pytest
@@ -15,7 +14,6 @@ from seqlab.explain_attention import (
     ENCODER_STATES,
     OUTPUT_WEIGHTS,
     attention_example_step,
-    explain_attention_example,
 )
 
 
@@ -66,11 +64,6 @@ def test_cli_prints_every_number(capsys):
     assert "  Are        0.8500  (85.0%)" in out and "  you        0.0301  ( 3.0%)" in out
     assert "<- argmax" in next(line for line in out.splitlines() if line.startswith("  Yes"))
     assert out.rstrip().endswith("the decoder writes 'Yes' first; its state then queries h_1..h_4 again for the next word")
-
-
-def test_rnn_example_options_are_refused():
-    with pytest.raises(ValueError, match="--inputs, --train: attention-example takes no options"):
-        explain_attention_example(inputs="I love you", train=True, out=io.StringIO())
 
 
 def test_cli_names_a_refused_option(capsys):

@@ -3,7 +3,9 @@
 ``EXAMPLES`` is the one table from an example's name to the function that prints it
 (``seqlab explain NAME``): rnn-example (below), attention-example
 (:mod:`seqlab.explain_attention`: one decoder step of dot-product attention) and
-lstm-example (:mod:`seqlab.explain_lstm`: the gates of one LSTM unit, word by word).
+lstm-example (:mod:`seqlab.explain_lstm`: the gates of one LSTM unit, word by word) and
+gradient-flow (:mod:`seqlab.explain_gradients`: how much gradient reaches each input step of
+an RNN, an LSTM and a GRU). ``OPTIONS`` says which keyword arguments each takes.
 
 rnn-example
 -----------
@@ -47,6 +49,7 @@ from typing import TextIO
 import torch
 
 from seqlab.explain_attention import explain_attention_example
+from seqlab.explain_gradients import explain_gradient_flow
 from seqlab.explain_lstm import explain_lstm_example
 
 INPUT_WORDS = ("I", "love", "you", "her")
@@ -256,9 +259,17 @@ def explain_rnn_example(
     return 0 if result.reached else 1
 
 
-# The one table from example name to the function that prints it.
+# The one table from example name to the function that prints it and the options (keyword
+# arguments, `seqlab explain` flags) it takes.
 EXAMPLES: dict[str, Callable[..., int]] = {
     "rnn-example": explain_rnn_example,
     "attention-example": explain_attention_example,  # seqlab.explain_attention
     "lstm-example": explain_lstm_example,  # seqlab.explain_lstm
+    "gradient-flow": explain_gradient_flow,  # seqlab.explain_gradients
+}
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "rnn-example": ("inputs", "train", "steps", "lr"),
+    "attention-example": (),
+    "lstm-example": ("inputs",),
+    "gradient-flow": ("length", "hidden", "seed", "forget_bias", "plot"),
 }

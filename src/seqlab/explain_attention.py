@@ -126,12 +126,7 @@ def format_attention_step(step: AttentionStep) -> str:
     return "\n".join(lines)
 
 
-def explain_attention_example(inputs: str | None = None, train: bool = False, steps: int | None = None,
-                              lr: float | None = None, out: TextIO | None = None) -> int:
-    """Print the attention-example step; the example takes no options."""
-    given = [flag for flag, value in (("--inputs", inputs), ("--train", train or None), ("--steps", steps),
-                                      ("--lr", lr)) if value is not None]
-    if given:
-        raise ValueError(f"{', '.join(given)}: attention-example takes no options (they are rnn-example's)")
+def explain_attention_example(out: TextIO | None = None) -> int:
+    """Print the attention-example step (the example has no options)."""
     print(format_attention_step(attention_example_step()), file=sys.stdout if out is None else out)
     return 0

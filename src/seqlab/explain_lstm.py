@@ -109,12 +109,8 @@ def format_lstm_trace(trace: list[LSTMStep]) -> str:
     return "\n".join(lines)
 
 
-def explain_lstm_example(inputs: str | None = None, train: bool = False, steps: int | None = None,
-                         lr: float | None = None, out: TextIO | None = None) -> int:
+def explain_lstm_example(inputs: str | None = None, out: TextIO | None = None) -> int:
     """Print the lstm-example trace for ``inputs`` (default "not a bad film")."""
-    given = [flag for flag, value in (("--train", train or None), ("--steps", steps), ("--lr", lr)) if value is not None]
-    if given:
-        raise ValueError(f"{', '.join(given)}: lstm-example takes only --inputs (its weights are set by hand)")
     words = DEFAULT_INPUTS if inputs is None else parse_lstm_words(inputs)
     print(format_lstm_trace(lstm_example_trace(words)), file=sys.stdout if out is None else out)
     return 0

@@ -1,4 +1,4 @@
-"""Pictures of what a model does: attention heat maps (more as they come).
+"""Pictures of what a model does: attention heat maps, gradient flow through time.
 
 matplotlib's object API (``Figure``, no pyplot), so nothing touches a global backend and
 it works headless. matplotlib is imported inside the functions: it is an optional extra.
@@ -34,6 +34,25 @@ def plot_attention(alphas: Tensor, source: Sequence[str], output: Sequence[str],
     axes.set_ylabel("output")
     if title:
         axes.set_title(title, fontsize=9)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+
+
+def plot_gradient_flow(norms: dict[str, Tensor], path: Path) -> None:
+    """Write ``path``: for each layer (key) its (T,) norms ‖∂L/∂x_t‖ as a share of the last
+    step's, against the distance T - t from the end, on a log scale."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4))
+    axes = figure.add_subplot()
+    for name, values in norms.items():
+        share = (values / values[-1]).flip(0).clamp_min(1e-300)  # index = distance from the end
+        axes.semilogy(range(len(share)), share.detach().cpu().numpy(), label=name.upper())
+    axes.set_xlabel("T - t (steps before the last)")
+    axes.set_ylabel("‖∂L/∂x_t‖ / ‖∂L/∂x_T‖")
+    axes.legend()
+    axes.grid(True, which="major", alpha=0.3)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
