@@ -211,6 +211,9 @@ def test_cli_serves_the_app_it_builds(classify_run, monkeypatch, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--port", "0"], "--port: expected an integer in 1..65535, got 0"),
     (["--max-items", "0"], "max_items must be an integer >= 1, got 0"),
+    (["--device", "gpu"], "--device: 'gpu' is not a device; expected auto, cpu, cuda or cuda:N"),
+    pytest.param(["--device", "cuda"], "--device: 'cuda' was asked for, but torch sees no CUDA device",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is here")),
 ])
 def test_cli_refuses_bad_options(classify_run, capsys, argv, message):
     assert main(["serve", str(classify_run), *argv]) == 2

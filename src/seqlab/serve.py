@@ -139,7 +139,12 @@ def create_app(run: str | Path | Any, *, device: str = "cpu", max_items: int = M
     ``max_items``: most texts (or sequences, token lists, samples) a request may carry;
     ``max_length``: most new tokens a generated sample may ask for."""
     guard = _Guard(max_items, max_length)
-    predictor = bundle.load(run, device=device) if isinstance(run, (str, Path)) else run
+    if isinstance(run, (str, Path)):
+        from seqlab.training.passes import resolve_device
+
+        predictor = bundle.load(run, device=resolve_device(device, "--device"))
+    else:
+        predictor = run
     task = getattr(predictor, "task", "word2vec")  # word2vec's predictor is its WordVectors
     run_dir = Path(run) if isinstance(run, (str, Path)) else getattr(predictor, "run_dir", None)
     app = FastAPI(title=f"seqlab {task}" + (f": {run_dir.name}" if run_dir else ""),

@@ -101,6 +101,13 @@ def test_bad_device_names_the_key():
         pytest.skip("cuda is available here")
     with pytest.raises(ValueError, match="train.device: 'cuda'"):
         loop.resolve_device("cuda")
+    with pytest.raises(ValueError, match="--device: 'cuda:1' was asked for, but torch sees no CUDA device"):
+        loop.resolve_device("cuda:1", "--device")
+
+
+def test_a_device_torch_does_not_know_is_named():
+    with pytest.raises(ValueError, match="train.device: 'gpu' is not a device; expected auto, cpu, cuda or cuda:N"):
+        loop.resolve_device("gpu")
 
 
 def test_best_epoch_weights_are_kept(tmp_path):

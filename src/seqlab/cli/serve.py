@@ -18,7 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this "
                         "machine only; 0.0.0.0 for every interface)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    parser.add_argument("--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:1, ...")
+    parser.add_argument("--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:1, ..., or auto (cuda when there is one)")
     parser.add_argument("--max-items", type=int, default=256,
                         help="most texts (or sequences, samples) one request may carry (default 256)")
     parser.add_argument("--max-length", type=int, default=2000,

@@ -126,13 +126,18 @@ def batch_indices(count: int, batch_size: int, generator: torch.Generator | None
     return bucket_batches(lengths, batch_size, max_tokens, BUCKET_WINDOW, generator)
 
 
-def resolve_device(name: str) -> torch.device:
-    """``train.device`` as a torch device: auto picks cuda when there is one."""
+def resolve_device(name: str, key: str = "train.device") -> torch.device:
+    """``name`` (``train.device``, or the option ``key`` names) as a torch device: auto picks
+    cuda when there is one; a GPU asked for but absent, or a name torch does not know, is an error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device: 'cuda' was asked for, but torch sees no CUDA device; use auto or cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"{key}: {name!r} is not a device; expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{key}: {name!r} was asked for, but torch sees no CUDA device; use auto or cpu")
+    return device
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
