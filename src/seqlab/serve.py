@@ -150,8 +150,7 @@ def create_app(run: str | Path | Any, *, device: str = "cpu", max_items: int = M
     app = FastAPI(title=f"seqlab {task}" + (f": {run_dir.name}" if run_dir else ""),
                   description=__doc__.split("\n\n")[0])
 
-    @app.exception_handler(ValueError)  # seqlab's own errors (DataError, ConfigError) are ValueErrors
-    @app.exception_handler(TypeError)
+    @app.exception_handler(ValueError)  # seqlab's refusals (DataError, ConfigError) are ValueErrors; a bug stays a 500
     async def refused(request: Request, err: Exception) -> JSONResponse:
         return JSONResponse(status_code=400, content={"detail": str(err)})
 
