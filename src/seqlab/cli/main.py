@@ -31,6 +31,7 @@ COMMANDS = {
     "similar": "seqlab.cli.similar",
     "analogy": "seqlab.cli.analogy",
     "runs": "seqlab.cli.runs",
+    "report": "seqlab.cli.report",
     "serve": "seqlab.cli.serve",
     "bench": "seqlab.cli.bench",
 }
