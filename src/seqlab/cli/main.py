@@ -33,6 +33,7 @@ COMMANDS = {
     "runs": "seqlab.cli.runs",
     "report": "seqlab.cli.report",
     "serve": "seqlab.cli.serve",
+    "export": "seqlab.cli.export",
     "bench": "seqlab.cli.bench",
 }
 
