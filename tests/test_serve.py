@@ -225,3 +225,24 @@ def test_cli_refuses_an_unfinished_run(tmp_path, capsys):
     assert main(["serve", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("seqlab serve: error:") and len(err.splitlines()) == 1
+
+
+def test_a_classifier_of_feature_sequences_takes_sequences(tmp_path):
+    """Steps of F numbers in, as seqlab.load(run).probabilities takes them; texts are refused."""
+    rows = []
+    for n in range(60):  # rising vs falling ramps of 2 features, 5..9 steps
+        label = "up" if n % 2 else "down"
+        steps = [[t if label == "up" else -t, 1.0] for t in range(5 + n % 5)]
+        rows.append(json.dumps({"features": steps, "label": label}))
+    (tmp_path / "ramps.jsonl").write_text("\n".join(rows) + "\n")
+    run = seqlab.train("classify-sequences", {"data.train": str(tmp_path / "ramps.jsonl"), "train.epochs": 1,
+                                              "model.hidden_size": 8, "model.embedding_dim": 4,
+                                              "train.checkpoint_every": None}, out=tmp_path / "run")
+    client = TestClient(create_app(run))
+    assert client.get("/info").json()["reads"] == "sequences"
+    sequences = [[[0.0, 1.0], [1.0, 1.0], [2.0, 1.0]], [[0.0, 1.0], [-1.0, 1.0]]]
+    served = client.post("/predict", json={"sequences": sequences}).json()["predictions"]
+    expected = seqlab.load(run).predict_proba(sequences)
+    assert [p["probabilities"] for p in served] == [pytest.approx(e, abs=1e-6) for e in expected]
+    refused = client.post("/predict", json={"texts": ["up"]})
+    assert refused.status_code == 400 and 'this model classifies sequences; give {"sequences": [...]}' in refused.json()["detail"]
