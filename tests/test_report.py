@@ -83,3 +83,21 @@ def test_cli_refuses_what_is_not_a_run(tmp_path, capsys, make, message):
     assert main(["report", str(make(tmp_path))]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_numbers_are_shown_at_their_scale(tmp_path):
+    """A hand-written run dir: BLEU and perplexity with 2 decimals, losses with 4, seconds with 1."""
+    config.save(config.from_dict({"task": "seq2seq"}), tmp_path / "config.yaml")
+    record = {"kind": "epoch", "epoch": 1, "step": 10, "train_loss": 2.345678, "valid_bleu": 37.4412,
+              "valid_perplexity": 1234.56, "train_s": 12.3456, "train_tokens_per_s": 1603.04}
+    (tmp_path / "metrics.jsonl").write_text(json.dumps(record) + "\n")
+    summary = {"recipe": "my-file", "task": "seq2seq", "headline": {"metric": "bleu", "split": "test", "value": 36.789},
+               "test": {"bleu": 36.789}, "best": {"epoch": 1, "metric": "valid_bleu", "mode": "max"}, "epochs": 1,
+               "wall_time_s": 3725.0, "num_parameters": 1234567}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    text = run_report(tmp_path)
+    assert text.splitlines()[2].startswith("**test bleu 36.79** · task seq2seq · recipe my-file · 1 epoch(s) · "
+                                           "wall time 1 h 02 min")
+    assert "1,234,567 parameters" in text
+    assert table_rows(text, "## Epochs") == [["**1**", "2.3457", "37.44", "1,234.6", "12.3", "1,603.0"]]
+    assert "## Set away from seqlab's defaults" in text  # my-file is no shipped recipe

@@ -60,7 +60,7 @@ def _headline(cfg: Any, summary: Mapping[str, Any] | None, epochs: int) -> str:
              f"{summary.get('num_parameters', 0):,} parameters", f"seqlab {summary.get('seqlab_version', '?')}"]
     headline = summary.get("headline") or {}
     if "metric" in headline:
-        items.insert(0, f"**{headline.get('split', 'test')} {headline['metric']} {headline['value']:.4f}**")
+        items.insert(0, f"**{headline.get('split', 'test')} {headline['metric']} {_number(headline['value'])}**")
     return " · ".join(items)
 
 
@@ -96,7 +96,8 @@ def _epochs(records: list[dict[str, Any]], summary: Mapping[str, Any] | None) ->
              "| ---: | " + " | ".join("---:" for _ in keys) + " |"]
     for record in records:
         epoch = f"**{record['epoch']}**" if record.get("epoch") == best.get("epoch") else str(record.get("epoch"))
-        lines.append(f"| {epoch} | " + " | ".join(_number(record.get(k)) for k in keys) + " |")
+        lines.append(f"| {epoch} | " + " | ".join(_number(record.get(k), 1 if k in TIMING else None) for k in keys)
+                     + " |")
     if best.get("epoch") is not None:
         lines += ["", f"Best epoch {best['epoch']} (in bold) by {best.get('metric')} ({best.get('mode')})."]
     return [*lines, ""]
@@ -145,11 +146,15 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _number(value: Any) -> str:
+def _number(value: Any, digits: int | None = None) -> str:
+    """A metric as the tables show it: 4 decimals below 10 (accuracies, losses), 2 from 10 (BLEU,
+    perplexity), 1 from 1000 (or ``digits``); ints with thousands separators."""
     if isinstance(value, bool) or value is None:
         return "" if value is None else str(value)
     if isinstance(value, float):
-        return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.4f}"
+        if digits is None:
+            digits = 4 if abs(value) < 10 else 2 if abs(value) < 1000 else 1
+        return f"{value:,.{digits}f}"
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
