@@ -10,7 +10,7 @@ import seqlab
 from seqlab import nn as snn
 from seqlab.cli.main import main
 from seqlab.errors import ConfigError
-from seqlab.export import ExportableClassifier, check_exportable
+from seqlab.export import ExportableClassifier, check_exportable, write_graph
 from seqlab.tasks.classify import Classifier
 
 
@@ -59,6 +59,13 @@ def test_recurrent_variants_torch_cannot_run_are_refused(layer, feature):
         check_exportable(model, "RUN")
 
 
+def test_a_vanilla_rnn_has_the_fixed_shape_path_but_no_onnx_graph():
+    model = Classifier(50, 2, embedding_dim=4, hidden_size=4, encoder="rnn")
+    check_exportable(model, "RUN", onnx=False)  # ExportableClassifier computes it (tested above)
+    with pytest.raises(ConfigError, match="unrolls a vanilla RNN layer over the traced steps"):
+        check_exportable(model, "RUN")
+
+
 @pytest.mark.slow
 def test_exported_graph_matches_the_bundle_at_other_shapes(classify_run, tmp_path, capsys):
     ort = pytest.importorskip("onnxruntime")
@@ -77,6 +84,21 @@ def test_exported_graph_matches_the_bundle_at_other_shapes(classify_run, tmp_pat
     assert [i.name for i in session.get_inputs()] == ["tokens", "lengths"]
     (probabilities,) = session.run(None, {"tokens": tokens.numpy(), "lengths": lengths.numpy()})
     assert torch.allclose(torch.from_numpy(probabilities), clf.probabilities(texts), atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.export's own deprecations
+def test_graphs_of_stacked_bidirectional_gru_with_attention_pooling(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    torch.manual_seed(0)
+    model = Classifier(50, 3, embedding_dim=8, hidden_size=6, encoder="gru", num_layers=2, bidirectional=True,
+                       pooling="attention").eval()
+    path = write_graph(model, tmp_path / "gru.onnx")
+    tokens, lengths = padded_batch([9, 1, 4, 9])  # traced at (2, 5)
+    (probabilities,) = ort.InferenceSession(str(path)).run(None, {"tokens": tokens.numpy(), "lengths": lengths.numpy()})
+    with torch.no_grad():
+        assert torch.allclose(torch.from_numpy(probabilities), torch.softmax(model(tokens, lengths), -1), atol=1e-5)
 
 
 def test_cli_refuses_other_tasks(tag_run, capsys):

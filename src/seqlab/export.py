@@ -8,10 +8,11 @@ probabilities::
     probabilities  (B, C) float32 softmax over the classes, in labels.json's order
 
 B and T are free. Tokenizing stays outside the graph: tokenizer.json and vocab.json in the
-run dir say how (``seqlab.load(RUN).encode(text)`` is the reference). Runs with a recurrent
-encoder (lstm, gru, rnn: stacked, bidirectional) export; conv and transformer encoders,
-numeric feature sequences and the recurrent variants torch's own layers cannot run (layer
-norm, ``reset_after=False``) are refused with the reason: each would need its own path.
+run dir say how (``seqlab.load(RUN).encode(text)`` is the reference). Runs with an LSTM or GRU
+encoder (stacked, bidirectional) export; conv and transformer encoders,
+numeric feature sequences, the recurrent variants torch's own layers cannot run (layer
+norm, ``reset_after=False``) and vanilla RNNs (the exporter unrolls torch's RNN layer over
+the traced steps, fixing T) are refused with the reason: each would need its own path.
 
 Why not export the model as it is: seqlab's recurrent layers pack padded batches and check
 lengths in Python, which a graph cannot keep. :class:`ExportableClassifier` computes the
@@ -34,12 +35,13 @@ from seqlab.errors import ConfigError
 TORCH_LAYERS = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN_TANH": nn.RNN, "RNN_RELU": nn.RNN}
 
 
-def check_exportable(model: nn.Module, where: str) -> None:
-    """A ConfigError naming why ``model`` (a classify model) has no ONNX path, or nothing."""
+def check_exportable(model: nn.Module, where: str, onnx: bool = True) -> None:
+    """A ConfigError naming why ``model`` (a classify model) has no fixed-shape path (or, with
+    ``onnx``, no ONNX graph), or nothing."""
     if getattr(model, "embedding", None) is None or isinstance(model.embedding, nn.Linear):
         raise ConfigError(f"{where}: the model reads numeric feature sequences; export takes token classifiers")
     if not getattr(model, "recurrent", False):
-        raise ConfigError(f"{where}: export takes recurrent encoders (lstm, gru, rnn); this model's is "
+        raise ConfigError(f"{where}: export takes recurrent encoders (lstm, gru); this model's is "
                           f"{type(model.encoder).__name__}")
     lacking = list(model.encoder._static_reference_features())
     if getattr(model.encoder, "proj_size", 0):
@@ -47,6 +49,9 @@ def check_exportable(model: nn.Module, where: str) -> None:
     if lacking:
         raise ConfigError(f"{where}: the encoder uses {', '.join(lacking)}, which torch's layers (and so ONNX's) "
                           "cannot run")
+    if onnx and model.encoder.mode.startswith("RNN"):
+        raise ConfigError(f"{where}: torch's ONNX exporter unrolls a vanilla RNN layer over the traced steps, so "
+                          "the graph would read one length only; export takes lstm and gru encoders")
 
 
 class _PaddedRecurrent(nn.Module):
@@ -100,9 +105,10 @@ class ExportableClassifier(nn.Module):
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        check_exportable(model, "export")
+        check_exportable(model, "ExportableClassifier", onnx=False)
         self.model = model.eval()
         self.encoder = _PaddedRecurrent(model.encoder)
+        self.eval()  # the copies too: a graph is traced in eval mode
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         h, final = self.encoder(self.model.embedding(tokens), lengths)
@@ -127,10 +133,16 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None) -> Path:
         import onnxscript  # noqa: F401
     except ImportError:
         raise ConfigError("seqlab export needs onnx and onnxscript: pip install 'seqlab[export]'") from None
-    output = Path(output) if output is not None else run_dir / "model.onnx"
-    graph = ExportableClassifier(clf.model)
+    return write_graph(clf.model, Path(output) if output is not None else run_dir / "model.onnx")
+
+
+def write_graph(model: nn.Module, output: Path) -> Path:
+    """Trace ``model`` (a recurrent Classifier) through :class:`ExportableClassifier` into an
+    ONNX file at ``output`` (written to a temporary name, then renamed); returns the path."""
+    check_exportable(model, "export")
+    graph = ExportableClassifier(model)
     lengths = torch.tensor([5, 3])  # an example batch to trace: B and T above 1, so neither is fixed
-    tokens = torch.randint(1, clf.model.embedding.num_embeddings, (2, 5)).masked_fill(torch.arange(5) >= lengths[:, None], 0)
+    tokens = torch.randint(1, model.embedding.num_embeddings, (2, 5)).masked_fill(torch.arange(5) >= lengths[:, None], 0)
     batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
     tmp = output.with_name(output.name + ".tmp")
     with torch.no_grad():

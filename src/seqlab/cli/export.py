@@ -12,7 +12,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="write a classify run as ONNX (token ids and lengths in, probabilities out)",
         description="Write RUN's classifier as an ONNX graph: inputs tokens (B, T) int64 padded with 0 and "
         "lengths (B,) int64, output probabilities (B, C) in labels.json's order; B and T are free. Tokenize "
-        "with the run's tokenizer.json and vocab.json (seqlab.load(RUN).encode). Recurrent encoders only. "
+        "with the run's tokenizer.json and vocab.json (seqlab.load(RUN).encode). LSTM and GRU encoders only. "
         "Needs the export extra: pip install 'seqlab[export]'.",
     )
     parser.add_argument("run_dir", metavar="RUN", type=Path, help="a classify run dir written by seqlab train")
