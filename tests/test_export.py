@@ -88,6 +88,7 @@ def test_exported_graph_matches_the_bundle_at_other_shapes(classify_run, tmp_pat
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.export's own deprecations
+@pytest.mark.filterwarnings("ignore:The tensor attributes:UserWarning")  # torch.nn.RNNBase._flat_weights, during export
 def test_graphs_of_stacked_bidirectional_gru_with_attention_pooling(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
