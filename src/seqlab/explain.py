@@ -2,7 +2,7 @@
 
 ``EXAMPLES`` is the one table from an example's name to the function that prints it
 (``seqlab explain NAME``): rnn-example (below), attention-example
-(:mod:`seqlab.explain_attention`: one decoder step of dot-product attention) and
+(:mod:`seqlab.explain_attention`: one decoder step of dot-product attention),
 lstm-example (:mod:`seqlab.explain_lstm`: the gates of one LSTM unit, word by word) and
 gradient-flow (:mod:`seqlab.explain_gradients`: how much gradient reaches each input step of
 an RNN, an LSTM and a GRU). ``OPTIONS`` says which keyword arguments each takes.
