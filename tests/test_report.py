@@ -34,7 +34,8 @@ def test_report_of_a_finished_run(classify_run):
     summary = json.loads((classify_run / "summary.json").read_text())
     assert text.startswith(f"# {classify_run.name}\n")
     assert f"**test accuracy {summary['test']['accuracy']:.4f}**" in text and "recipe classify-csv" in text
-    changed = {row[0].strip("`"): (row[1], row[2]) for row in table_rows(text, "## Changed from the recipe `classify-csv`")}
+    rows = table_rows(text, "## Changed from the recipe `classify-csv` as shipped now")
+    changed = {row[0].strip("`"): (row[1], row[2]) for row in rows}
     recipe = config.load("classify-csv")
     assert changed["model.hidden_size"] == (f"`{recipe.model.hidden_size}`", "`8`")
     assert changed["train.epochs"] == (f"`{recipe.train.epochs}`", "`3`")
@@ -60,7 +61,7 @@ def test_an_unfinished_run_reports_its_epochs_and_its_checkpoints_recipe(classif
         out.write('{"kind": "epoch", "epo')  # a line cut short by a killed run
     text = run_report(run)
     assert "**unfinished** (no summary.json yet) · 3 epoch(s) recorded" in text
-    assert "## Changed from the recipe `classify-csv`" in text  # named by checkpoints/last.safetensors
+    assert "## Changed from the recipe `classify-csv` as shipped now" in text  # named by checkpoints/last.safetensors
     (run / "checkpoints" / "last.safetensors").unlink()
     assert "## Set away from seqlab's defaults" in run_report(run)
 

@@ -126,13 +126,13 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None) -> Path:
     if cfg.task != "classify":
         raise ConfigError(f"{run_dir}: a {cfg.task} run; export takes classify runs (a token classifier with a "
                           "recurrent encoder)")
-    clf = bundle.load(run_dir)
-    check_exportable(clf.model, str(run_dir))
     try:
         import onnx  # noqa: F401 (torch.onnx.export needs it; checked here for a clear message)
         import onnxscript  # noqa: F401
     except ImportError:
         raise ConfigError("seqlab export needs onnx and onnxscript: pip install 'seqlab[export]'") from None
+    clf = bundle.load(run_dir)
+    check_exportable(clf.model, str(run_dir))
     return write_graph(clf.model, Path(output) if output is not None else run_dir / "model.onnx")
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from seqlab import config as recipes
 from seqlab.errors import DataError
+from seqlab.runs import SUMMARY, read_summary
 
-SUMMARY = "summary.json"
 METRICS = "metrics.jsonl"
 CHECKPOINT_KEY = "seqlab_checkpoint"  # = seqlab.training.checkpoint.METADATA_KEY (not imported: it imports torch)
 TIMING = {"train_s": "train s", "train_tokens_per_s": "tokens/s"}  # epoch-record keys shown last, renamed
@@ -33,7 +33,7 @@ def run_report(run_dir: str | Path) -> str:
         cfg = recipes.load(run_dir / "config.yaml")
     except ValueError as err:
         raise DataError(f"{run_dir / 'config.yaml'}: {err}") from None
-    summary = _read_json(run_dir / SUMMARY)
+    summary = read_summary(run_dir)
     epochs = [record for record in _records(run_dir / METRICS) if record.get("kind") == "epoch"]
     parts = [f"# {run_dir.name}", "", _headline(cfg, summary, len(epochs)), ""]
     parts += _changes(cfg, summary.get("recipe") if summary else _checkpoint_recipe(run_dir))
@@ -67,7 +67,7 @@ def _headline(cfg: Any, summary: Mapping[str, Any] | None, epochs: int) -> str:
 def _changes(cfg: Any, recipe: str | None) -> list[str]:
     """The keys set away from the shipped recipe the run names, else from seqlab's defaults for its task."""
     if recipe in recipes.embedded_recipes():
-        base, title = recipes.load(recipe), f"## Changed from the recipe `{recipe}`"
+        base, title = recipes.load(recipe), f"## Changed from the recipe `{recipe}` as shipped now"
     else:
         base, title = recipes.from_dict({"task": cfg.task}), "## Set away from seqlab's defaults"
     changed = [(key, old, new) for key, old, new in _diff(recipes.to_dict(base), recipes.to_dict(cfg))]
@@ -136,14 +136,6 @@ def _records(path: Path) -> Iterator[dict[str, Any]]:
             continue  # a line cut short by a killed run
         if isinstance(record, dict):
             yield record
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _number(value: Any, digits: int | None = None) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from seqlab.errors import DataError
 
 CONFIG = "config.yaml"
+SUMMARY = "summary.json"
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,15 @@ class RunInfo:
     metric: str | None = None  # the headline metric's name, on test
     value: float | None = None
     wall_time_s: float | None = None
+
+
+def read_summary(run_dir: str | Path) -> dict | None:
+    """The run's summary.json as a dict; None when it is absent or unreadable (an unfinished run)."""
+    try:
+        summary = json.loads((Path(run_dir) / SUMMARY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
 
 
 def list_runs(folder: str | Path = "runs") -> list[RunInfo]:
@@ -46,7 +56,7 @@ def list_runs(folder: str | Path = "runs") -> list[RunInfo]:
         task = raw.get("task") if isinstance(raw, dict) else None
         started = (run_dir / CONFIG).stat().st_mtime
         try:
-            summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+            summary = read_summary(run_dir)
             headline = summary["headline"]
             runs.append(RunInfo(run_dir, summary.get("task", task), summary.get("recipe"), started, True,
                                 summary["best"]["epoch"], headline["metric"], headline["value"],

@@ -38,7 +38,6 @@ are the optional ``serve`` extra: ``pip install 'seqlab[serve]'``.
 
 from __future__ import annotations
 
-import json
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -56,6 +55,7 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
 from seqlab import bundle
 from seqlab.bundle import Classifier, Generator, Tagger, Translator
 from seqlab.forecasting import Forecaster
+from seqlab.runs import read_summary
 
 MAX_ITEMS = 256  # texts, token lists, sequences or samples in one request
 MAX_LENGTH = 2000  # new tokens in one generated sample
@@ -172,8 +172,8 @@ def create_app(run: str | Path | Any, *, device: str = "cpu", max_items: int = M
 def _about(predictor: Any, task: str, run_dir: Path | None) -> dict:
     """What /info says of the run beyond its task: its recipe, metrics and vocabularies."""
     out: dict[str, Any] = {}
-    if run_dir is not None and (run_dir / "summary.json").is_file():
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    summary = read_summary(run_dir) if run_dir is not None else None
+    if summary:
         out.update(recipe=summary.get("recipe"), test=summary.get("test"))
     if isinstance(predictor, Classifier):
         out.update(labels=predictor.labels, reads="sequences" if predictor.reads_features else "texts")
