@@ -61,6 +61,7 @@ def test_cli_prints_the_table_and_draws_the_plot(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--length", "1"], "--length: expected an integer in 2..10000, got 1"),
+    (["--hidden", "0"], "--hidden: expected an integer in 2..10000, got 0"),  # 0 is a value, not "not given"
     (["--inputs", "a b"], "--inputs: gradient-flow takes only --length, --hidden, --seed, --forget-bias, --plot"),
 ])
 def test_cli_refuses_bad_options(capsys, argv, message):

@@ -85,11 +85,12 @@ def explain_gradient_flow(length: int | None = None, hidden: int | None = None, 
                           forget_bias: float | None = None, plot: str | None = None, out: TextIO | None = None) -> int:
     """Print the gradient-flow table (T = 100, 32 units, seed 0, forget bias + 0 unless given);
     ``plot``: also a PNG of the shares."""
-    length, hidden, seed = length or 100, hidden or 32, 0 if seed is None else seed
+    length, hidden = 100 if length is None else length, 32 if hidden is None else hidden
+    seed = 0 if seed is None else seed
     for flag, value in (("--length", length), ("--hidden", hidden)):
         if not 2 <= value <= 10_000:
             raise ValueError(f"{flag}: expected an integer in 2..10000, got {value}")
-    forget_bias = forget_bias or 0.0
+    forget_bias = 0.0 if forget_bias is None else forget_bias
     norms = cell_gradients(length, hidden, seed, forget_bias)
     out = sys.stdout if out is None else out
     print(format_gradients(norms, hidden, forget_bias), file=out)

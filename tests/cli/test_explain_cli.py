@@ -98,3 +98,8 @@ def test_unknown_example_name_is_rejected_by_argparse(capsys):
         main(["explain", "gru-example"])
     assert exit_info.value.code == 2
     assert "rnn-example" in capsys.readouterr().err
+
+
+def test_a_zero_on_the_command_line_is_a_value_not_an_absent_flag(capsys):
+    assert main(["explain", "rnn-example", "--train", "--steps", "0"]) == 2
+    assert "got 0" in capsys.readouterr().err

@@ -47,7 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from seqlab.explain import EXAMPLES, OPTIONS  # imports torch
 
-    given = {flag: getattr(args, flag) for flag in FLAGS if getattr(args, flag) not in (None, False)}
+    # given: the flags on the command line (None and a store_true's False are "not given"; 0 is a value)
+    values = {flag: getattr(args, flag) for flag in FLAGS}
+    given = {flag: value for flag, value in values.items() if value is not None and value is not False}
     refused = [_flag(name) for name in given if name not in OPTIONS[args.name]]
     if refused:
         takes = f"only {', '.join(map(_flag, OPTIONS[args.name]))}" if OPTIONS[args.name] else "no options"
