@@ -102,3 +102,10 @@ def test_numbers_are_shown_at_their_scale(tmp_path):
     assert "1,234,567 parameters" in text
     assert table_rows(text, "## Epochs") == [["**1**", "2.3457", "37.44", "1,234.6", "12.3", "1,603.0"]]
     assert "## Set away from seqlab's defaults" in text  # my-file is no shipped recipe
+
+
+def test_cli_names_a_bad_output(classify_run, tmp_path, capsys):
+    assert main(["report", str(classify_run), "--output", str(tmp_path)]) == 2
+    assert "is a folder; expected a file name such as report.md" in capsys.readouterr().err
+    assert main(["report", str(classify_run), "--output", str(tmp_path / "missing" / "r.md")]) == 2
+    assert f"--output: no folder {tmp_path / 'missing'} to write r.md into" in capsys.readouterr().err

@@ -27,8 +27,10 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None:
         print(text)
         return 0
-    if args.output.exists() and args.output.is_dir():
+    if args.output.is_dir():
         raise ValueError(f"--output: {args.output} is a folder; expected a file name such as report.md")
+    if not args.output.parent.is_dir():
+        raise ValueError(f"--output: no folder {args.output.parent} to write {args.output.name} into")
     tmp = args.output.with_name(args.output.name + ".tmp")
     tmp.write_text(text + "\n", encoding="utf-8")
     os.replace(tmp, args.output)  # atomic: a reader never sees half a page
