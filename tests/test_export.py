@@ -105,3 +105,10 @@ def test_graphs_of_stacked_bidirectional_gru_with_attention_pooling(tmp_path):
 def test_cli_refuses_other_tasks(tag_run, capsys):
     assert main(["export", str(tag_run)]) == 2
     assert "a tag run; export takes classify runs" in capsys.readouterr().err
+
+
+def test_cli_names_a_bad_output(classify_run, tmp_path, capsys):
+    assert main(["export", str(classify_run), "--output", str(tmp_path)]) == 2
+    assert "is a folder; expected a file name such as model.onnx" in capsys.readouterr().err
+    assert main(["export", str(classify_run), "--output", str(tmp_path / "missing" / "m.onnx")]) == 2
+    assert f"--output: no folder {tmp_path / 'missing'} to write into" in capsys.readouterr().err

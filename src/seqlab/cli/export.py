@@ -28,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
 
     from seqlab.export import export_onnx
 
+    if args.output is not None and (args.output.is_dir() or not args.output.parent.is_dir()):
+        raise ValueError(f"--output: {args.output} is a folder; expected a file name such as model.onnx"
+                         if args.output.is_dir() else f"--output: no folder {args.output.parent} to write into")
     chatter = io.StringIO()  # the exporter reports its steps on stdout; a failure shows them
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # e.g. "torchvision is not installed" (irrelevant here)
     try:
