@@ -132,11 +132,15 @@ def test_a_conditioned_model_names_its_conditions_before_any_stream(names_lm_run
         assert missing.status_code == 400 and "give a condition" in missing.json()["detail"]
 
 
-def test_unknown_prompt_tokens_come_back_as_warnings(names_lm_run):
+def test_unknown_prompt_tokens_come_back_as_warnings_or_are_refused(names_lm_run):
     client = TestClient(create_app(names_lm_run))
     language = seqlab.load(names_lm_run).conditions[0]
     body = client.post("/generate", json={"condition": language, "prompt": "\u263a", "length": 5}).json()
     assert any("never saw" in warning for warning in body["warnings"])
+    for stream in (False, True):
+        refused = client.post("/generate", json={"condition": language, "prompt": "\u263a", "on_unknown": "refuse",
+                                                 "stream": stream})
+        assert refused.status_code == 400 and "the prompt has tokens this model never saw" in refused.json()["detail"]
 
 
 START = datetime(2021, 3, 1)

@@ -425,6 +425,9 @@ def _texts(texts: Sequence[str]) -> list[str]:
 # -- lm --------------------------------------------------------------------------------
 
 
+ON_UNKNOWN = ("unk", "refuse")  # what a prompt's out-of-vocabulary tokens get: <unk> with a warning, or an error
+
+
 class Generator(_Predictor):
     """An lm bundle: text continues a prompt, sampled one token per model step.
 
@@ -439,13 +442,21 @@ class Generator(_Predictor):
         """The class names a conditioned model takes (empty for an unconditioned one)."""
         return self.saved.conditions if self.model.condition != "none" else ()
 
-    def prompt_ids(self, prompt: str) -> list[int]:
+    def prompt_ids(self, prompt: str, on_unknown: str = "unk") -> list[int]:
+        """The prompt's token ids as the model reads them; tokens the vocabulary lacks become
+        <unk> with an UnknownTokenWarning (``on_unknown="unk"``) or stop with a DataError
+        naming them (``"refuse"``)."""
+        if on_unknown not in ON_UNKNOWN:
+            raise ValueError(f"on_unknown must be one of {', '.join(ON_UNKNOWN)}, got {on_unknown!r}")
         tokens = self.saved.tokenizer.tokenize(prompt) if prompt else []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UnknownTokenWarning)  # told once, below
             ids = self.saved.vocab.encode(tokens)
         if UNK_ID in ids:
             unknown = sorted({t for t, i in zip(tokens, ids) if i == UNK_ID})
+            if on_unknown == "refuse":
+                raise DataError(f"the prompt has tokens this model never saw: {unknown[:10]}; change the prompt, "
+                                "or let them be read as <unk> (--on-unknown unk)")
             warnings.warn(f"the prompt has tokens this model never saw, read as <unk>: {unknown[:10]}",
                           UnknownTokenWarning, stacklevel=3)
         if lm.reads_sequences(self.cfg):
@@ -456,11 +467,13 @@ class Generator(_Predictor):
         return start if start and start[0] != UNK_ID else [len(SPECIALS)]  # the first ordinary token
 
     def stream(self, prompt: str = "", length: int = 500, *, temperature: float = 1.0, top_k: int | None = None,
-               top_p: float | None = None, seed: int | None = None, condition: str | None = None) -> Iterator[str]:
+               top_p: float | None = None, seed: int | None = None, condition: str | None = None,
+               on_unknown: str = "unk") -> Iterator[str]:
         """Yield the text after ``prompt`` piece by piece as it is sampled (up to ``length``
-        new tokens; temperature 0: greedy; ``seed``: repeatable samples). Each piece is the
-        new text since the last one, so joined they are :meth:`generate`'s result."""
-        ids = self.prompt_ids(prompt)
+        new tokens; temperature 0: greedy; ``seed``: repeatable samples; ``on_unknown``: see
+        :meth:`prompt_ids`). Each piece is the new text since the last one, so joined they are
+        :meth:`generate`'s result."""
+        ids = self.prompt_ids(prompt, on_unknown)
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         steps = self.model.generate(ids, length, temperature=temperature, top_k=top_k, top_p=top_p,
                                     generator=generator, condition=condition)

@@ -18,7 +18,7 @@ and the endpoint of its task (the bodies' keys; unknown keys are refused):
                                "source_tokens", "output_tokens" and "attention" (a row of weights over
                                the source tokens for each output token and the <eos>)
     lm        POST /generate   {"prompt": "", "length": 200, "temperature": 1, "top_k", "top_p",
-                               "seed", "condition", "n": 1, "stream": false}
+                               "seed", "condition", "n": 1, "stream": false, "on_unknown": "unk"}
                                -> {"samples": [the text after the prompt, ...]}; with "stream": true
                                the text itself (text/plain) as it is sampled, samples on their own lines
     forecast  POST /forecast   {"rows": [[reading of each input column], ...], "timestamps": [...]}
@@ -43,7 +43,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 try:
     from fastapi import FastAPI, Request
@@ -89,6 +89,7 @@ class GenerateBody(_Body):
     condition: str | None = None
     n: int = Field(1, ge=1)
     stream: bool = False
+    on_unknown: Literal["unk", "refuse"] = "unk"  # prompt tokens the model never saw: <unk> (warned) or 400
 
 
 class ForecastBody(_Body):
@@ -253,8 +254,10 @@ def _lm_routes(app: FastAPI, generator: Generator, guard: _Guard) -> list[str]:
                              "sample (seqlab serve --max-length)")
         guard.check_count("n", body.n)
         generator.model.condition_ids(body.condition)  # an unknown or missing condition: refused before streaming
+        if body.on_unknown == "refuse":
+            generator.prompt_ids(body.prompt, "refuse")  # likewise a prompt with unknown tokens
         options = {"temperature": body.temperature, "top_k": body.top_k, "top_p": body.top_p,
-                   "condition": body.condition}
+                   "condition": body.condition, "on_unknown": body.on_unknown}
         seeds = [None if body.seed is None else body.seed + n for n in range(body.n)]  # as seqlab generate -n
         if not body.stream:
             return guard.call(lambda: {"samples": [generator.generate(body.prompt, body.length, seed=seed, **options)

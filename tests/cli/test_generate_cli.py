@@ -7,6 +7,7 @@ import torch
 import seqlab
 from seqlab import bundle
 from seqlab.cli.main import main
+from seqlab.data.vocab import UnknownTokenWarning
 
 
 def test_greedy_generation_is_the_models_own_argmax_continuation(shakespeare_run):
@@ -63,3 +64,18 @@ def test_bad_generate_arguments_are_one_line_errors(names_lm_run, capsys, extra,
 def test_a_bundle_of_another_task_names_its_command(tag_run, capsys):
     assert main(["generate", str(tag_run)]) == 2
     assert "is a tag run, not lm; use seqlab predict" in capsys.readouterr().err
+
+
+def test_a_prompt_with_unknown_characters_is_read_as_unk_or_refused(names_lm_run, capsys):
+    argv = ["generate", str(names_lm_run), "--condition", "Russian", "--prompt", "Ro\u263a", "--length", "5"]
+    with pytest.warns(UnknownTokenWarning, match="never saw, read as <unk>: \\['\u263a'\\]"):
+        assert main(argv) == 0  # the default: <unk>, with a warning naming the character
+    assert capsys.readouterr().out.startswith("Ro\u263a")
+    assert main([*argv, "--on-unknown", "refuse"]) == 2
+    err = capsys.readouterr().err
+    assert "the prompt has tokens this model never saw: ['\u263a']" in err and len(err.splitlines()) == 1
+
+
+def test_on_unknown_takes_unk_or_refuse(names_lm_run):
+    with pytest.raises(ValueError, match="on_unknown must be one of unk, refuse, got 'drop'"):
+        seqlab.load(names_lm_run).prompt_ids("Ro", "drop")

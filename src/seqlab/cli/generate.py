@@ -24,6 +24,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling: the smallest set of mass p")
     parser.add_argument("--seed", type=int, default=None, help="seed for repeatable samples")
     parser.add_argument("--condition", default=None, help="the class a conditioned model writes for")
+    parser.add_argument("--on-unknown", choices=("unk", "refuse"), default="unk",
+                        help="prompt tokens the model never saw: read them as <unk> with a warning (default), "
+                        "or stop with an error naming them")
     parser.add_argument("-n", "--num-samples", type=int, default=1, help="samples to write (default 1)")
     return parser
 
@@ -47,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         seed = None if args.seed is None else args.seed + n
         sys.stdout.write(args.prompt)
         for piece in generator.stream(args.prompt, args.length, temperature=args.temperature, top_k=args.top_k,
-                                      top_p=args.top_p, seed=seed, condition=args.condition):
+                                      top_p=args.top_p, seed=seed, condition=args.condition,
+                                      on_unknown=args.on_unknown):
             sys.stdout.write(piece)
             sys.stdout.flush()
         sys.stdout.write("\n")
