@@ -132,14 +132,14 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None) -> Path:
     except ImportError:
         raise ConfigError("seqlab export needs onnx and onnxscript: pip install 'seqlab[export]'") from None
     clf = bundle.load(run_dir)
-    check_exportable(clf.model, str(run_dir))
-    return write_graph(clf.model, Path(output) if output is not None else run_dir / "model.onnx")
+    return write_graph(clf.model, Path(output) if output is not None else run_dir / "model.onnx", str(run_dir))
 
 
-def write_graph(model: nn.Module, output: Path) -> Path:
+def write_graph(model: nn.Module, output: Path, where: str = "export") -> Path:
     """Trace ``model`` (a recurrent Classifier) through :class:`ExportableClassifier` into an
-    ONNX file at ``output`` (written to a temporary name, then renamed); returns the path."""
-    check_exportable(model, "export")
+    ONNX file at ``output`` (written to a temporary name, then renamed); returns the path.
+    ``where`` names the model in a refusal (see :func:`check_exportable`)."""
+    check_exportable(model, where)
     graph = ExportableClassifier(model)
     lengths = torch.tensor([5, 3])  # an example batch to trace: B and T above 1, so neither is fixed
     tokens = torch.randint(1, model.embedding.num_embeddings, (2, 5)).masked_fill(torch.arange(5) >= lengths[:, None], 0)

@@ -70,7 +70,7 @@ def _changes(cfg: Any, recipe: str | None) -> list[str]:
         base, title = recipes.load(recipe), f"## Changed from the recipe `{recipe}` as shipped now"
     else:
         base, title = recipes.from_dict({"task": cfg.task}), "## Set away from seqlab's defaults"
-    changed = [(key, old, new) for key, old, new in _diff(recipes.to_dict(base), recipes.to_dict(cfg))]
+    changed = list(_diff(recipes.to_dict(base), recipes.to_dict(cfg)))
     if not changed:
         return [title, "", "nothing: the run used it as it is", ""]
     return [title, "", "| key | there | this run |", "| --- | --- | --- |",
