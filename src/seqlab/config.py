@@ -61,6 +61,9 @@ class DataConfig:
     test_fraction: float = 0.1  # share of train carved out (seeded) as test when there is no test split
     limit_train: int | None = None  # use only the first N training examples after a seeded shuffle; null: all
     limit_eval: int | None = None  # likewise for validation and test (smoke runs); null: all
+    # seeds the data alone: carved splits, limit_* shuffles and generated examples; null: the recipe's seed. Runs
+    # that differ only in their seed (an ensemble's members) keep one validation split by sharing data.seed
+    seed: int | None = None
     direction: str | None = None  # seq2seq on a registry corpus: e.g. de-en or en-de (multi30k); null: its own order
     bptt: int = 128  # lm on a token stream: window length of truncated backpropagation through time
     # word2vec on imdb: the review text of every split (all), or of the training split only (train: the text a
@@ -314,6 +317,11 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     word2vec: Word2VecConfig = field(default_factory=Word2VecConfig)
     forecast: ForecastConfig = field(default_factory=ForecastConfig)
+
+    @property
+    def data_seed(self) -> int:
+        """What seeds the data: ``data.seed``, or the recipe's ``seed`` when that is null."""
+        return self.seed if self.data.seed is None else self.data.seed
 
     def __post_init__(self) -> None:
         if self.task not in TASK_NAMES:

@@ -75,10 +75,7 @@ def load_data(cfg: Config) -> ClassifyData:
     settings = settings_for(cfg.data)  # checked before any file is read
     # model.init_from: read text as the language model did, with its tokenizer and vocabulary
     lm_vocab = initialize.lm_vocabulary(cfg) if cfg.model.init_from is not None else None
-    rows, names, split, about = _read_splits(cfg)
-    splitting.limit_splits(split, d.limit_train, d.limit_eval, cfg.seed)
-    examples = {name: [rows[names[name]][j] for j in split[name]] for name in split}
-    about.update(seed=cfg.seed, limit_train=d.limit_train, limit_eval=d.limit_eval)
+    examples, split, about = split_rows(cfg)
     caps = {name: eval_cap(cfg, name) for name in examples}  # tokens (or steps) each split keeps
     if reads_features(cfg):
         return classify_features.encode_splits(examples, split, about, caps)
@@ -100,6 +97,18 @@ def load_data(cfg: Config) -> ClassifyData:
                 for tokens, (_, label) in zip(token_lists[name], examples[name])]
 
     return ClassifyData(encode("train"), encode("valid"), encode("test"), tokenizer, vocab, labels, split, about)
+
+
+def split_rows(cfg: Config) -> tuple[dict[str, Rows], dict[str, list[int]], dict[str, object]]:
+    """The (text, label) rows of train, valid and test as load_data reads them, carved and
+    limited (seeded) but not encoded; with each split's row numbers and the description
+    split.json keeps. (Texts are feature sequences for a sequences-jsonl recipe.)"""
+    d = cfg.data
+    rows, names, split, about = _read_splits(cfg)
+    splitting.limit_splits(split, d.limit_train, d.limit_eval, cfg.data_seed)
+    examples = {name: [rows[names[name]][j] for j in split[name]] for name in split}
+    about.update(seed=cfg.data_seed, limit_train=d.limit_train, limit_eval=d.limit_eval)
+    return examples, split, about
 
 
 def eval_cap(cfg: Config, split: str = "test") -> int | None:
@@ -140,7 +149,7 @@ def _read_splits(cfg: Config) -> tuple[dict[str, Rows], dict[str, str], dict[str
         described = {"train": f"{d.name}/{train_split}"}
         if test_split is not None:
             rows["test"], described["test"] = registry.load(d.name, test_split), f"{d.name}/{test_split}"
-    names, split, about = splitting.carve_missing_splits(rows, described, d.valid_fraction, d.test_fraction, cfg.seed)
+    names, split, about = splitting.carve_missing_splits(rows, described, d.valid_fraction, d.test_fraction, cfg.data_seed)
     return rows, names, split, about
 
 

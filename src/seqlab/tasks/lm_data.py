@@ -247,8 +247,8 @@ def _load_names(cfg: Config, settings: dict[str, object]) -> LMData:
     d = cfg.data
     rows = list(registry.load("names", "all"))  # (surname, language)
     split = splitting.seeded_split(len(rows), [1.0 - d.valid_fraction - d.test_fraction, d.valid_fraction,
-                                             d.test_fraction], seed=cfg.seed)
-    splitting.limit_splits(split, d.limit_train, d.limit_eval, cfg.seed)
+                                             d.test_fraction], seed=cfg.data_seed)
+    splitting.limit_splits(split, d.limit_train, d.limit_eval, cfg.data_seed)
     texts = [rows[j][0] for j in split["train"]]
     tokenizer = build_tokenizer(d.tokenizer, texts, **settings)
     vocab = Vocab.build([tokenizer.tokenize(text) for text in texts], min_freq=d.min_freq, max_size=d.max_vocab)
@@ -260,7 +260,7 @@ def _load_names(cfg: Config, settings: dict[str, object]) -> LMData:
         return [LMExample(vocab.encode(tokenizer.tokenize(rows[j][0]), add_sos=True, add_eos=True), ids[rows[j][1]])
                 for j in split[name]]
 
-    about = {"sources": {name: "names/all" for name in split}, "seed": cfg.seed,
+    about = {"sources": {name: "names/all" for name in split}, "seed": cfg.data_seed,
              "fractions": [1.0 - d.valid_fraction - d.test_fraction, d.valid_fraction, d.test_fraction],
              "limit_train": d.limit_train, "limit_eval": d.limit_eval}
     return LMData(encode("train"), encode("valid"), encode("test"), tokenizer, vocab, conditions, split, about)

@@ -187,7 +187,7 @@ def _load_toy(cfg: Config) -> Seq2SeqData:
     accepted = inspect.signature(GENERATORS[d.name]).parameters
     options = {key: getattr(d, key) for key in ("min_len", "max_len") if key in accepted}  # where the toy has them
     pairs = {
-        split: generate(d.name, num, seed=f"{d.name}/{split}/{cfg.seed}", **options)
+        split: generate(d.name, num, seed=f"{d.name}/{split}/{cfg.data_seed}", **options)
         for split, num in (("train", d.num_train), ("valid", d.num_valid), ("test", d.num_test))
     }
     tokenizer = build_tokenizer(d.tokenizer, **({"lowercase": d.lowercase} if d.tokenizer == "word" else {}))
@@ -213,7 +213,7 @@ def _load_corpus(cfg: Config) -> Seq2SeqData:
     (seeded), tokenize, drop empty pairs, build the vocabularies from train, encode."""
     d = cfg.data
     rows, names, split, about = _read_splits(cfg)
-    splitting.limit_splits(split, d.limit_train, d.limit_eval, cfg.seed)
+    splitting.limit_splits(split, d.limit_train, d.limit_eval, cfg.data_seed)
     train_pairs = [rows[names["train"]][j] for j in split["train"]]
     if not train_pairs:
         raise DataError(f"{about['sources']['train']}: the training split is empty; expected sentence pairs")
@@ -248,7 +248,7 @@ def _load_corpus(cfg: Config) -> Seq2SeqData:
         refs = [text.from_tokens(tgt_tokens) for _, tgt_tokens in tokens[name]]  # from tokens: no <unk> in refs
         return [Seq2SeqExample(s, t, r) for s, t, r in zip(src, tgt, refs)]
 
-    about.update(seed=cfg.seed, limit_train=d.limit_train, limit_eval=d.limit_eval, skipped_empty=skipped)
+    about.update(seed=cfg.data_seed, limit_train=d.limit_train, limit_eval=d.limit_eval, skipped_empty=skipped)
     return Seq2SeqData(encode("train"), encode("valid"), encode("test"), tokenizer, src_vocab, tgt_vocab,
                        split, about)
 
@@ -273,7 +273,7 @@ def _read_splits(cfg: Config) -> tuple[dict[str, Pairs], dict[str, str], dict[st
         rows = {name: [(tgt, src) if reverse else (src, tgt) for src, tgt in registry.load(d.name, part)]
                 for name, part in wanted.items() if part is not None}
         described = {name: f"{d.name}/{part}" for name, part in wanted.items() if part is not None}
-    names, split, about = splitting.carve_missing_splits(rows, described, d.valid_fraction, d.test_fraction, cfg.seed)
+    names, split, about = splitting.carve_missing_splits(rows, described, d.valid_fraction, d.test_fraction, cfg.data_seed)
     return rows, names, split, {"sources": about["sources"], "direction": d.direction,
                                 "carved_from_train": about["carved_from_train"]}
 

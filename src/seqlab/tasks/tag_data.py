@@ -67,7 +67,7 @@ def load_data(cfg: Config) -> TagData:
     and character vocabularies and the tag list from train, and encode all three."""
     d = cfg.data
     splits, described = _read_splits(cfg)
-    splitting.limit_splits(splits, d.limit_train, d.limit_eval, cfg.seed)
+    splitting.limit_splits(splits, d.limit_train, d.limit_eval, cfg.data_seed)
     if not splits["train"]:
         raise DataError(f"{described['train']}: the training split is empty; expected tagged sentences")
     words = {name: [[w.lower() for w in tokens] if d.lowercase else tokens for tokens, _ in rows]
@@ -99,7 +99,7 @@ def _read_splits(cfg: Config) -> tuple[dict[str, Sentences], dict[str, str]]:
     if d.name in SYNCED_GENERATORS:
         sizes = {"train": d.num_train, "valid": d.num_valid, "test": d.num_test}
         return ({split: [(src.split(), tgt.split()) for src, tgt in generate(
-                    d.name, num, seed=f"{d.name}/{split}/{cfg.seed}", min_len=d.min_len, max_len=d.max_len)]
+                    d.name, num, seed=f"{d.name}/{split}/{cfg.data_seed}", min_len=d.min_len, max_len=d.max_len)]
                  for split, num in sizes.items()}, {split: f"{d.name}/{split}" for split in sizes})
     if d.name in DATASETS:
         if d.tag_column != "upos":
@@ -134,8 +134,8 @@ def _read_user_files(cfg: Config) -> tuple[dict[str, Sentences], dict[str, str]]
             raise DataError(f"{path}: the {d.tag_column} column is '_' (empty) on every word; expected tags "
                             f"there (data.tag_column: {', '.join(sources.CONLLU_TAG_COLUMNS)})")
     described = {name: str(path) for name, path in paths.items()}
-    names, split, _ = splitting.carve_missing_splits(splits, described, d.valid_fraction, d.test_fraction, cfg.seed)
+    names, split, _ = splitting.carve_missing_splits(splits, described, d.valid_fraction, d.test_fraction, cfg.data_seed)
     cut = [name for name in ("train", "valid", "test") if names[name] == "train"]  # train and what it gave up
     for name in cut if len(cut) > 1 else ():
-        described[name] = f"{d.train} ({name}, carved with seed {cfg.seed})"
+        described[name] = f"{d.train} ({name}, carved with seed {cfg.data_seed})"
     return {name: [splits[names[name]][i] for i in split[name]] for name in split}, described
