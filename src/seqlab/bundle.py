@@ -184,7 +184,12 @@ def _read_saved(run_dir: Path, cfg: Config) -> _Saved:
 def load(path: str | Path,
          device: str | torch.device = "cpu") -> Classifier | Tagger | Translator | Generator | Forecaster | Any:
     """Open the run dir ``path`` and return its predictor (see the module docstring); a
-    word2vec run gives its :class:`~seqlab.embeddings.WordVectors` (on the CPU)."""
+    word2vec run gives its :class:`~seqlab.embeddings.WordVectors` (on the CPU), a folder
+    written by ``seqlab ensemble`` its :class:`~seqlab.ensemble.Ensemble`."""
+    from seqlab import ensemble
+
+    if ensemble.is_ensemble(path):
+        return ensemble.load_ensemble(path, device)
     run_dir, cfg = read_config(path)
     if cfg.task == "word2vec":  # the vectors themselves are what a word2vec run predicts with
         from seqlab.embeddings import WordVectors
@@ -222,7 +227,27 @@ class _Predictor:
 # -- classify --------------------------------------------------------------------------
 
 
-class Classifier(_Predictor):
+class ClassProbabilities:
+    """``predict`` and ``predict_proba`` of anything with ``labels`` and ``probabilities(texts)``
+    (a classify bundle, an ensemble of them)."""
+
+    labels: list[str]
+
+    def probabilities(self, texts: Sequence) -> Tensor:
+        raise NotImplementedError
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """The most likely label of each text with its probability."""
+        probabilities = self.probabilities(texts)
+        best = probabilities.argmax(dim=-1).tolist() if len(probabilities) else []
+        return [(self.labels[i], float(probabilities[n, i])) for n, i in enumerate(best)]
+
+    def predict_proba(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """Every class's probability for each text, as ``{label: probability}``."""
+        return [dict(zip(self.labels, row)) for row in self.probabilities(texts).tolist()]
+
+
+class Classifier(ClassProbabilities, _Predictor):
     """A classify bundle. ``labels``: the classes, in the order of ``predict_proba``'s columns."""
 
     @property
@@ -247,7 +272,7 @@ class Classifier(_Predictor):
     @torch.no_grad()
     def probabilities(self, texts: Sequence[str] | Sequence[Sequence]) -> Tensor:
         """(N, C) class probabilities of each text (or feature sequence), on the CPU."""
-        from seqlab.tasks.classify import ClassifyExample, collate
+        from seqlab.tasks.classify import ClassifyExample, collate, example_length
 
         if self.reads_features:
             if isinstance(texts, str) or not isinstance(texts, Sequence):
@@ -255,21 +280,12 @@ class Classifier(_Predictor):
             items = [self.encode_features(steps) for steps in texts]
         else:
             items = [ClassifyExample(self.encode(text), 0) for text in _texts(texts)]  # label unused
-        out = []
-        for _, chunk in self._batches(items):
-            batch = collate(chunk)
-            out.append(self.model.predict(batch.to(self.device))[1])
-        return torch.cat(out) if out else torch.empty(0, len(self.labels))
-
-    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
-        """The most likely label of each text with its probability."""
-        probabilities = self.probabilities(texts)
-        best = probabilities.argmax(dim=-1).tolist() if len(probabilities) else []
-        return [(self.labels[i], float(probabilities[n, i])) for n, i in enumerate(best)]
-
-    def predict_proba(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """Every class's probability for each text, as ``{label: probability}``."""
-        return [dict(zip(self.labels, row)) for row in self.probabilities(texts).tolist()]
+        # Batches of similar lengths (as evaluation reads them): little padding for long texts.
+        order = sorted(range(len(items)), key=lambda n: example_length(items[n]))
+        out = torch.empty(len(items), len(self.labels))
+        for _, chunk in self._batches(order):
+            out[chunk] = self.model.predict(collate([items[n] for n in chunk]).to(self.device))[1].float().cpu()
+        return out
 
 
 # -- tag -------------------------------------------------------------------------------
