@@ -15,6 +15,7 @@ import torch
 
 from seqlab import config as recipes
 from seqlab.bundle import CONFIG, load
+from seqlab.ensemble import Ensemble, score
 from seqlab.errors import ConfigError, DataError
 from seqlab.tasks import get_task
 from seqlab.training.checkpoint import write_atomic
@@ -42,6 +43,8 @@ def evaluate_run(path: str | Path, split: str = "test", overrides: Sequence[str]
         if not key.startswith(_EVAL_SECTIONS):
             raise ConfigError(f"override {item!r}: eval takes only data.* and eval.* keys; the model and its "
                               f"training come from {predictor.run_dir / CONFIG}")
+    if isinstance(predictor, Ensemble):
+        return score(predictor, split, overrides)
     cfg = recipes.apply_overrides(predictor.cfg, overrides)
     task = get_task(cfg.task)
     data = task.load_data(cfg)

@@ -36,8 +36,11 @@ def run_report(run_dir: str | Path) -> str:
     summary = read_summary(run_dir)
     epochs = [record for record in _records(run_dir / METRICS) if record.get("kind") == "epoch"]
     parts = [f"# {run_dir.name}", "", _headline(cfg, summary, len(epochs)), ""]
-    parts += _changes(cfg, summary.get("recipe") if summary else _checkpoint_recipe(run_dir))
-    parts += _epochs(epochs, summary)
+    if summary and "members" in summary:  # written by seqlab ensemble: its members instead of epochs
+        parts += _members(summary)
+    else:
+        parts += _changes(cfg, summary.get("recipe") if summary else _checkpoint_recipe(run_dir))
+        parts += _epochs(epochs, summary)
     if summary:
         parts += _test(summary)
     if (run_dir / "confusion.txt").is_file():
@@ -54,6 +57,7 @@ def _headline(cfg: Any, summary: Mapping[str, Any] | None, epochs: int) -> str:
         return f"task {cfg.task} · **unfinished** (no {SUMMARY} yet) · {epochs} epoch(s) recorded"
     wall = summary.get("wall_time_s")
     items = [f"task {summary.get('task', cfg.task)}", f"recipe {summary.get('recipe', '?')}",
+             f"{len(summary['members'])} members" if "members" in summary else
              f"{summary.get('epochs', epochs)} epoch(s)" + (", stopped early" if summary.get("stopped_early") else ""),
              "wall time " + (_duration(wall) if isinstance(wall, (int, float)) else "?"),
              f"{summary.get('device', '?')} × {summary.get('processes', 1)}, {summary.get('precision', '?')}",
@@ -103,11 +107,22 @@ def _epochs(records: list[dict[str, Any]], summary: Mapping[str, Any] | None) ->
     return [*lines, ""]
 
 
+def _members(summary: Mapping[str, Any]) -> list[str]:
+    """An ensemble's members (their paths relative to it) beside the ensemble itself."""
+    lines = ["## Members", "", "| run | valid accuracy | test accuracy |", "| --- | ---: | ---: |"]
+    lines += [f"| [{m.get('run')}]({m.get('run')}) | {_number(m.get('valid_accuracy'), 4)} | "
+              f"{_number(m.get('test_accuracy'), 4)} |" for m in summary["members"]]
+    lines.append(f"| **the ensemble** | **{_number(summary.get('valid', {}).get('accuracy'), 4)}** | "
+                 f"**{_number(summary.get('test', {}).get('accuracy'), 4)}** |")
+    return [*lines, ""]
+
+
 def _test(summary: Mapping[str, Any]) -> list[str]:
     test = summary.get("test") or {}
     if not test:
         return []
-    return ["## Test (the best epoch's weights)", "", "| metric | value |", "| --- | ---: |",
+    title = "## Test (the ensemble)" if "members" in summary else "## Test (the best epoch's weights)"
+    return [title, "", "| metric | value |", "| --- | ---: |",
             *(f"| {name} | {_number(value)} |" for name, value in test.items() if not isinstance(value, (list, dict))),
             ""]
 

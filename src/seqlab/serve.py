@@ -176,7 +176,7 @@ def _about(predictor: Any, task: str, run_dir: Path | None) -> dict:
     summary = read_summary(run_dir) if run_dir is not None else None
     if summary:
         out.update(recipe=summary.get("recipe"), test=summary.get("test"))
-    if isinstance(predictor, Classifier):
+    if task == "classify":  # a Classifier or an Ensemble of them
         out.update(labels=predictor.labels, reads="sequences" if predictor.reads_features else "texts")
     elif isinstance(predictor, Tagger):
         out.update(tags=predictor.tags)

@@ -30,6 +30,7 @@ COMMANDS = {
     "forecast": "seqlab.cli.forecast",
     "similar": "seqlab.cli.similar",
     "analogy": "seqlab.cli.analogy",
+    "ensemble": "seqlab.cli.ensemble",
     "runs": "seqlab.cli.runs",
     "report": "seqlab.cli.report",
     "serve": "seqlab.cli.serve",
