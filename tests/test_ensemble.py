@@ -1,4 +1,4 @@
-"""seqlab ensemble: classify runs averaged into one predictor, and data.seed, which lets them share a split.
+"""seqlab ensemble: classify or tag runs averaged into one predictor, and data.seed, which lets them share a split.
 
 The ensemble's probabilities are checked against the members' own (their mean, by hand),
 its metrics against the labels counted here, and its refusals by message.
@@ -16,7 +16,7 @@ import torch
 import seqlab
 from seqlab import bundle
 from seqlab.cli.main import main
-from seqlab.ensemble import Ensemble, build
+from seqlab.ensemble import ClassifyEnsemble, TagEnsemble, build
 from seqlab.errors import ConfigError, DataError
 
 TINY = {"train.epochs": 2, "train.checkpoint_every": None, "model.hidden_size": 8, "model.embedding_dim": 8}
@@ -51,7 +51,7 @@ def test_data_seed_keeps_the_split_while_the_seed_changes(members):
 def test_probabilities_are_the_members_mean(members, ensemble_dir):
     texts = ["the film was great", "awful plot really", "and the"]
     ensemble = seqlab.load(ensemble_dir)
-    assert isinstance(ensemble, Ensemble) and ensemble.task == "classify"
+    assert isinstance(ensemble, ClassifyEnsemble) and ensemble.task == "classify"
     each = [seqlab.load(run).probabilities(texts) for run in members]  # same labels, same column order
     expected = (each[0] + each[1] + each[2]) / 3
     torch.testing.assert_close(ensemble.probabilities(texts), expected)
@@ -121,13 +121,15 @@ def test_members_that_split_differently_are_refused(members, tmp_path):
     assert not (tmp_path / "ens").exists()  # nothing written before the checks pass
 
 
-def test_bad_ensembles_are_refused(members, tag_run, tmp_path):
+def test_bad_ensembles_are_refused(members, tag_run, dates_run, tmp_path):
     with pytest.raises(ValueError, match="at least two runs"):
         build(members[:1], tmp_path / "a")
     with pytest.raises(ValueError, match="named twice"):
         build([members[0], members[0]], tmp_path / "b")
-    with pytest.raises(ValueError, match="is a tag run; an ensemble averages classify runs"):
+    with pytest.raises(ValueError, match="is a tag run; an ensemble averages classify runs or tag runs, all of one"):
         build([members[0], tag_run], tmp_path / "c")
+    with pytest.raises(ValueError, match="is a seq2seq run; an ensemble averages classify runs or tag runs"):
+        build([dates_run, shutil.copytree(dates_run, tmp_path / "dates2")], tmp_path / "c")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
     with pytest.raises(ValueError, match="exists and is not an empty folder"):
@@ -157,3 +159,66 @@ def test_classifier_probabilities_do_not_depend_on_the_batch(classify_run):
     together = clf.probabilities(texts)
     alone = torch.cat([clf.probabilities([text]) for text in texts])
     torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-6)
+
+
+# -- tag ensembles -----------------------------------------------------------------------
+
+TAG = {"train.epochs": 1, "train.checkpoint_every": None, "data.num_train": 200, "data.num_valid": 40,
+       "data.num_test": 60, "model.hidden_size": 16}  # tag_run's settings (conftest)
+
+
+@pytest.fixture(scope="module")
+def tag_members(tag_run, tmp_path_factory) -> list[Path]:
+    """tag_run (seed 0) and seed 1 of its recipe, on the same generated sentences (data.seed 0)."""
+    out = tmp_path_factory.mktemp("tag-members") / "seed1"
+    return [Path(tag_run), Path(seqlab.train("toy-tag", {**TAG, "seed": 1, "data.seed": 0}, out=out))]
+
+
+def test_tag_ensemble_averages_each_tokens_probabilities(tag_members, tmp_path, capsys):
+    out = tmp_path / "tags"
+    assert main(["ensemble", *map(str, tag_members), "--out", str(out)]) == 0
+    assert "ensemble of 2: valid token accuracy" in capsys.readouterr().out
+    ensemble = seqlab.load(out)
+    assert isinstance(ensemble, TagEnsemble) and ensemble.tags == seqlab.load(tag_members[0]).tags
+    inputs = ["1 2 3", [], "7 7 1 9 4"]
+    each = [seqlab.load(run).token_probabilities(inputs) for run in tag_members]
+    expected = [[ensemble.tags[i] for i in ((a + b) / 2).argmax(dim=1).tolist()] for a, b in zip(*each)]
+    assert ensemble.predict(inputs) == expected and [len(tags) for tags in expected] == [3, 0, 5]
+    # the summary's figures: each member's own test score, and the ensemble's counted here
+    summary = json.loads((out / "summary.json").read_text())
+    for n, run in enumerate(tag_members):
+        own = json.loads((run / "summary.json").read_text())["test"]["token_accuracy"]
+        assert summary["members"][n]["test_token_accuracy"] == pytest.approx(own)
+    from seqlab.tasks.tag_data import split_sentences
+
+    sentences = split_sentences(bundle.read_config(tag_members[0])[1])[0]["test"]
+    guessed = ensemble.predict([tokens for tokens, _ in sentences])
+    right = sum(g == t for (_, tags), guess in zip(sentences, guessed) for g, t in zip(guess, tags))
+    assert summary["test"]["token_accuracy"] == pytest.approx(right / sum(len(tags) for _, tags in sentences))
+    assert summary["headline"]["metric"] == "token_accuracy" and (out / "tags.json").is_file()
+    assert main(["predict", str(out), "--text", "1 2 3"]) == 0
+    assert capsys.readouterr().out.strip() == " ".join(f"{w}/{t}" for w, t in zip("123", expected[0]))
+    assert main(["report", str(out)]) == 0
+    assert "| run | valid token accuracy | test token accuracy |" in capsys.readouterr().out
+
+
+def test_tag_members_on_other_sentences_are_refused(tag_run, tmp_path):
+    other = seqlab.train("toy-tag", {**TAG, "seed": 1}, out=tmp_path / "seed1")  # data seeded by 1: other sentences
+    with pytest.raises(ConfigError, match="its validation or test split is not"):
+        build([tag_run, other], tmp_path / "ens")
+
+
+def test_tagger_token_probabilities_are_what_it_predicts_from(tag_run):
+    tagger = seqlab.load(tag_run)
+    inputs = ["1 2 3", "", ["4", "4"]]
+    probabilities = tagger.token_probabilities(inputs)
+    assert [tuple(p.shape) for p in probabilities] == [(3, len(tagger.tags)), (0, len(tagger.tags)),
+                                                      (2, len(tagger.tags))]
+    torch.testing.assert_close(probabilities[0].sum(dim=1), torch.ones(3))
+    assert tagger.predict(inputs) == [[tagger.tags[i] for i in p.argmax(dim=1).tolist()] for p in probabilities]
+    from seqlab.tasks.tag import TagExample, collate
+
+    ids = [tagger.saved.vocab.encode(list("123"))]
+    batch = collate([TagExample(ids[0], [0, 0, 0], None if tagger.saved.char_vocab is None else
+                                [tagger.saved.char_vocab.encode([c]) for c in "123"])])
+    assert tagger.predict(["1 2 3"])[0] == [tagger.tags[i] for i in tagger.model.predict(batch)[0]]

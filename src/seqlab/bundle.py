@@ -185,7 +185,8 @@ def load(path: str | Path,
          device: str | torch.device = "cpu") -> Classifier | Tagger | Translator | Generator | Forecaster | Any:
     """Open the run dir ``path`` and return its predictor (see the module docstring); a
     word2vec run gives its :class:`~seqlab.embeddings.WordVectors` (on the CPU), a folder
-    written by ``seqlab ensemble`` its :class:`~seqlab.ensemble.Ensemble`."""
+    written by ``seqlab ensemble`` its :class:`~seqlab.ensemble.Ensemble`
+    (a ClassifyEnsemble or TagEnsemble)."""
     from seqlab import ensemble
 
     if ensemble.is_ensemble(path):
@@ -298,16 +299,21 @@ class Tagger(_Predictor):
     def tags(self) -> list[str]:
         return list(self.saved.tags)
 
-    @torch.no_grad()
     def predict(self, inputs: Sequence[str] | Sequence[Sequence[str]]) -> list[list[str]]:
         """Texts (split on whitespace) or token lists -> the predicted tag of every token.
         An empty input gets an empty tag list."""
+        return [[self.saved.tags[i] for i in p.argmax(dim=-1).tolist()] for p in self.token_probabilities(inputs)]
+
+    @torch.no_grad()
+    def token_probabilities(self, inputs: Sequence[str] | Sequence[Sequence[str]]) -> list[Tensor]:
+        """Texts (split on whitespace) or token lists -> a (T, C) tensor per input, on the CPU:
+        every tag's probability (columns in ``tags``' order) at each of its T tokens."""
         from seqlab.tasks.tag import TagExample, collate
 
         if isinstance(inputs, str):
             raise TypeError(f"predict takes a list of texts or token lists, got the string {inputs[:40]!r}")
         token_lists = [item.split() if isinstance(item, str) else list(item) for item in inputs]
-        out: list[list[str]] = [[] for _ in token_lists]
+        out = [torch.empty(0, len(self.saved.tags)) for _ in token_lists]
         real = [n for n, tokens in enumerate(token_lists) if tokens]  # the encoder needs >= 1 step
         lowercase, chars = self.cfg.data.lowercase, self.saved.char_vocab
         for _, chunk in self._batches(real):
@@ -316,8 +322,9 @@ class Tagger(_Predictor):
                                    None if chars is None else [chars.encode(list(w)) for w in tokens])
                         for tokens in (token_lists[n] for n in chunk)]  # as tag.load_data encodes them
             batch = collate(examples)
-            for n, tag_ids in zip(chunk, self.model.predict(batch.to(self.device))):
-                out[n] = [self.saved.tags[i] for i in tag_ids]
+            probabilities = self.model.logits(batch.to(self.device)).float().softmax(dim=-1).cpu()  # (B, T, C)
+            for n, row, length in zip(chunk, probabilities, batch.lengths.tolist()):
+                out[n] = row[:length]
         return out
 
 

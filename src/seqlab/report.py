@@ -109,11 +109,13 @@ def _epochs(records: list[dict[str, Any]], summary: Mapping[str, Any] | None) ->
 
 def _members(summary: Mapping[str, Any]) -> list[str]:
     """An ensemble's members (their paths relative to it) beside the ensemble itself."""
-    lines = ["## Members", "", "| run | valid accuracy | test accuracy |", "| --- | ---: | ---: |"]
-    lines += [f"| [{m.get('run')}]({m.get('run')}) | {_number(m.get('valid_accuracy'), 4)} | "
-              f"{_number(m.get('test_accuracy'), 4)} |" for m in summary["members"]]
-    lines.append(f"| **the ensemble** | **{_number(summary.get('valid', {}).get('accuracy'), 4)}** | "
-                 f"**{_number(summary.get('test', {}).get('accuracy'), 4)}** |")
+    metric = (summary.get("headline") or {}).get("metric", "accuracy")
+    name = metric.replace("_", " ")
+    lines = ["## Members", "", f"| run | valid {name} | test {name} |", "| --- | ---: | ---: |"]
+    lines += [f"| [{m.get('run')}]({m.get('run')}) | {_number(m.get('valid_' + metric), 4)} | "
+              f"{_number(m.get('test_' + metric), 4)} |" for m in summary["members"]]
+    lines.append(f"| **the ensemble** | **{_number(summary.get('valid', {}).get(metric), 4)}** | "
+                 f"**{_number(summary.get('test', {}).get(metric), 4)}** |")
     return [*lines, ""]
 
 

@@ -178,7 +178,7 @@ def _about(predictor: Any, task: str, run_dir: Path | None) -> dict:
         out.update(recipe=summary.get("recipe"), test=summary.get("test"))
     if task == "classify":  # a Classifier or an Ensemble of them
         out.update(labels=predictor.labels, reads="sequences" if predictor.reads_features else "texts")
-    elif isinstance(predictor, Tagger):
+    elif task == "tag":  # a Tagger or an Ensemble of them
         out.update(tags=predictor.tags)
     elif isinstance(predictor, Translator):
         out.update(max_source_len=predictor.max_source_len)

@@ -66,8 +66,7 @@ def load_data(cfg: Config) -> TagData:
     """Read (or generate) the splits named by ``cfg.data``, limit them (seeded), build the word
     and character vocabularies and the tag list from train, and encode all three."""
     d = cfg.data
-    splits, described = _read_splits(cfg)
-    splitting.limit_splits(splits, d.limit_train, d.limit_eval, cfg.data_seed)
+    splits, described = split_sentences(cfg)
     if not splits["train"]:
         raise DataError(f"{described['train']}: the training split is empty; expected tagged sentences")
     words = {name: [[w.lower() for w in tokens] if d.lowercase else tokens for tokens, _ in rows]
@@ -88,6 +87,14 @@ def load_data(cfg: Config) -> TagData:
                 for token_words, (tokens, tag_seq) in zip(words[name], splits[name])]
 
     return TagData(encode("train"), encode("valid"), encode("test"), vocab, tags, char_vocab)
+
+
+def split_sentences(cfg: Config) -> tuple[dict[str, Sentences], dict[str, str]]:
+    """Each split's (tokens, tags) sentences as load_data reads them, limited (seeded) but not
+    encoded; and where each comes from."""
+    splits, described = _read_splits(cfg)
+    splitting.limit_splits(splits, cfg.data.limit_train, cfg.data.limit_eval, cfg.data_seed)
+    return splits, described
 
 
 def _read_splits(cfg: Config) -> tuple[dict[str, Sentences], dict[str, str]]:
