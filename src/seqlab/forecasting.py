@@ -66,7 +66,7 @@ class Forecaster:
     run_dir: Path
     cfg: Config
     model: nn.Module
-    saved: object  # bundle._Saved with ``columns``
+    saved: object  # runfiles.Saved with ``columns``
     device: torch.device
 
     @property
