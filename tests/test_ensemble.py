@@ -200,6 +200,8 @@ def test_tag_ensemble_averages_each_tokens_probabilities(tag_members, tmp_path, 
     assert capsys.readouterr().out.strip() == " ".join(f"{w}/{t}" for w, t in zip("123", expected[0]))
     assert main(["report", str(out)]) == 0
     assert "| run | valid token accuracy | test token accuracy |" in capsys.readouterr().out
+    assert main(["eval", str(out), "--split", "valid"]) == 0
+    assert json.loads((out / "eval-valid.json").read_text())["metrics"] == pytest.approx(summary["valid"])
 
 
 def test_tag_members_on_other_sentences_are_refused(tag_run, tmp_path):
