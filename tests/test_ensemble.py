@@ -6,6 +6,7 @@ its metrics against the labels counted here, and its refusals by message.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 import torch
 
 import seqlab
-from seqlab import bundle
+from seqlab import bundle, config
 from seqlab.cli.main import main
 from seqlab.ensemble import ClassifyEnsemble, TagEnsemble, build
 from seqlab.errors import ConfigError, DataError
@@ -150,6 +151,35 @@ def test_a_member_moved_away_is_named(members, tmp_path):
     shutil.rmtree(copies[1])
     with pytest.raises(DataError, match="member '../m1' is not a run dir"):
         seqlab.load(tmp_path / "ens")
+
+
+def test_eval_overrides_apply_to_every_member_and_are_kept(members, tmp_path):
+    """--set eval.truncate=false: members cut texts at data.max_tokens_per_example (400 in
+    classify-csv) no more, now and whenever the ensemble is loaded again."""
+    long_text = "awful " * 450 + "great " * 60  # its last 60 words lie past the cap
+    whole = [dataclasses.replace(m, cfg=config.apply_overrides(m.cfg, ["eval.truncate=false"]))
+             for m in map(seqlab.load, members[:2])]
+    assert len(whole[0].encode(long_text)) == 510 and len(seqlab.load(members[0]).encode(long_text)) == 400
+    build(members[:2], tmp_path / "whole", overrides=["eval.truncate=false"])
+    ensemble = seqlab.load(tmp_path / "whole")
+    assert json.loads((tmp_path / "whole" / "ensemble.json").read_text())["overrides"] == ["eval.truncate=false"]
+    assert ensemble.cfg.eval.truncate is False and all(m.cfg.eval.truncate is False for m in ensemble.members)
+    expected = (whole[0].probabilities([long_text]) + whole[1].probabilities([long_text])) / 2
+    torch.testing.assert_close(ensemble.probabilities([long_text]), expected)
+    with pytest.raises(ConfigError, match="'data.seed=1': an ensemble takes only eval.. keys"):
+        build(members[:2], tmp_path / "other", overrides=["data.seed=1"])
+
+
+def test_eval_of_an_ensemble_applies_its_overrides_to_the_members(members, ensemble_dir, monkeypatch):
+    """seqlab eval ENS --set eval.truncate=false: each member reads whole texts for that scoring."""
+    seen = []
+    real = bundle.Classifier.probabilities
+    monkeypatch.setattr(bundle.Classifier, "probabilities",
+                        lambda self, texts: seen.append(self.cfg.eval.truncate) or real(self, texts))
+    from seqlab.evaluation import evaluate_run
+
+    evaluate_run(ensemble_dir, "valid", ["eval.truncate=false"])
+    assert seen == [False, False, False]
 
 
 def test_classifier_probabilities_do_not_depend_on_the_batch(classify_run):

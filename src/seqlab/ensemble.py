@@ -28,6 +28,7 @@ The members stay where they are (the ensemble names them, it does not copy them)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -132,6 +133,7 @@ def load_ensemble(path: str | Path, device: str | torch.device = "cpu") -> Class
     try:
         about = json.loads((path / ENSEMBLE).read_text(encoding="utf-8"))
         names, labels = list(about["members"]), list(about["labels"])
+        overrides = [str(item) for item in about.get("overrides", [])]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise DataError(f"{path / ENSEMBLE}: not an ensemble written by seqlab ensemble ({err})") from None
     members = []
@@ -140,8 +142,8 @@ def load_ensemble(path: str | Path, device: str | torch.device = "cpu") -> Class
         if not (member / CONFIG).is_file():
             raise DataError(f"{path / ENSEMBLE}: member {name!r} is not a run dir (no {member / CONFIG}); "
                             "the ensemble names its members, it does not copy them")
-        members.append(load(member, device))
-    _, cfg = read_config(path)
+        members.append(_evaluated_with(load(member, device), overrides))
+    _, cfg = read_config(path)  # saved with the overrides applied
     return _ensemble(path, cfg, members, labels)
 
 
@@ -150,19 +152,30 @@ def _ensemble(path: Path, cfg: Config, members: list[Any], labels: list[str]) ->
     return kind(path, cfg, members, labels)
 
 
-def build(runs: Sequence[str | Path], out: str | Path, device: str | torch.device = "cpu") -> dict:
+def build(runs: Sequence[str | Path], out: str | Path, device: str | torch.device = "cpu",
+          overrides: Sequence[str] = ()) -> dict:
     """Check that ``runs`` can be averaged, write the ensemble into the new folder ``out``,
-    score it (and each member) on the validation and test splits and return the summary."""
+    score it (and each member) on the validation and test splits and return the summary.
+
+    ``overrides``: ``eval.*`` keys (``"eval.truncate=false"``) applied to every member
+    whenever the ensemble predicts, as ``seqlab eval --set`` applies them to one run; kept
+    in ensemble.json.
+    """
     start = time.perf_counter()
     out = Path(out)
     runs = [Path(run) for run in runs]
+    overrides = [str(item) for item in overrides]
+    for item in overrides:
+        if not item.partition("=")[0].strip().startswith("eval."):
+            raise ConfigError(f"override {item!r}: an ensemble takes only eval.* keys (how its members predict); "
+                              "the data and the models are the members' own")
     if len(runs) < 2:
         raise ValueError(f"an ensemble needs at least two runs, got {len(runs)}")
     if len({run.resolve() for run in runs}) < len(runs):
         raise ValueError("a run is named twice; an ensemble's members are different runs")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"--out {out}: exists and is not an empty folder; the ensemble goes into a new one")
-    configs = [read_config(run)[1] for run in runs]  # each names its file if it is not a run dir
+    configs = [recipes.apply_overrides(read_config(run)[1], overrides) for run in runs]  # names a non-run dir
     task = configs[0].task
     for run, cfg in zip(runs, configs):
         if cfg.task not in HEADLINE or cfg.task != task:
@@ -176,14 +189,14 @@ def build(runs: Sequence[str | Path], out: str | Path, device: str | torch.devic
             raise ConfigError(f"{run}: its validation or test split is not {runs[0]}'s (train the members with "
                               "one data.seed and the same data settings: --set data.seed=0), so the ensemble "
                               "would be scored on texts some member trained on")
-    members = [load(run, device) for run in runs]
+    members = [_evaluated_with(load(run, device), overrides) for run in runs]
     for run, member in zip(runs[1:], members[1:]):
         if sorted(_classes(member)) != sorted(_classes(members[0])):
             raise DataError(f"{run}: its classes {_classes(member)} are not {runs[0]}'s {_classes(members[0])}")
     out.mkdir(parents=True, exist_ok=True)
     labels = _classes(members[0])
     about = {"task": task, "labels": labels,
-             "members": [os.path.relpath(run.resolve(), out.resolve()) for run in runs]}
+             "members": [os.path.relpath(run.resolve(), out.resolve()) for run in runs], "overrides": overrides}
     _write_json(out / ENSEMBLE, about)
     _write_json(out / ("labels.json" if task == "classify" else "tags.json"), labels)
     write_atomic(out / CONFIG, lambda tmp: recipes.save(configs[0], tmp))
@@ -213,6 +226,9 @@ def score(ensemble: ClassifyEnsemble | TagEnsemble, split: str = "test", overrid
     for a classify ensemble's test split also confusion.txt and plots/confusion.png. Returns
     what it wrote: the ensemble's metrics and each member's headline metric."""
     cfg = recipes.apply_overrides(ensemble.cfg, overrides)
+    if overrides:  # the members predict with them too (eval.truncate, eval.batch_size)
+        ensemble = dataclasses.replace(ensemble, cfg=cfg,
+                                       members=[_evaluated_with(m, overrides) for m in ensemble.members])
     if isinstance(ensemble, TagEnsemble):
         metrics, members, count = _score_tag(ensemble, cfg, split)
     else:
@@ -267,6 +283,11 @@ def _score_tag(ensemble: TagEnsemble, cfg: Config, split: str) -> tuple[dict, li
         guessed = ensemble.predict([tokens for tokens, _ in sentences])
         metrics.update(span_scores(*span_counts([tags for _, tags in sentences], guessed)))
     return metrics, [_accuracy(p, truth) for p in each], len(sentences)
+
+
+def _evaluated_with(member: Any, overrides: Sequence[str]) -> Any:
+    """``member`` predicting with ``overrides`` applied to its recipe (itself when there are none)."""
+    return dataclasses.replace(member, cfg=recipes.apply_overrides(member.cfg, overrides)) if overrides else member
 
 
 def _ids(ensemble: Ensemble, split: str, labels: list[str]) -> Tensor:

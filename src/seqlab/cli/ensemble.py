@@ -18,6 +18,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("runs", metavar="RUN", type=Path, nargs="+", help="finished classify or tag run dirs (two or more), of one task")
     parser.add_argument("--out", type=Path, required=True, help="a new folder for the ensemble")
     parser.add_argument("--device", default="cpu", help="where the members run (cpu, cuda, cuda:N; default cpu)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="eval.KEY=VALUE",
+                        help="how every member predicts, kept with the ensemble (repeatable; eval.* keys only), "
+                        "e.g. --set eval.truncate=false to read whole reviews with members trained before it existed")
     return parser
 
 
@@ -25,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from seqlab.ensemble import build  # imports torch
     from seqlab.training.passes import resolve_device
 
-    summary = build(args.runs, args.out, resolve_device(args.device, "--device"))
+    summary = build(args.runs, args.out, resolve_device(args.device, "--device"), args.overrides)
     metric = summary["headline"]["metric"]
     name = metric.replace("_", " ")
     for member in summary["members"]:
