@@ -225,6 +225,8 @@ def test_tag_ensemble_averages_each_tokens_probabilities(tag_members, tmp_path, 
     guessed = ensemble.predict([tokens for tokens, _ in sentences])
     right = sum(g == t for (_, tags), guess in zip(sentences, guessed) for g, t in zip(guess, tags))
     assert summary["test"]["token_accuracy"] == pytest.approx(right / sum(len(tags) for _, tags in sentences))
+    whole = sum(guess == tags for (_, tags), guess in zip(sentences, guessed))
+    assert summary["test"]["exact_match"] == pytest.approx(whole / len(sentences))
     assert summary["headline"]["metric"] == "token_accuracy" and (out / "tags.json").is_file()
     assert main(["predict", str(out), "--text", "1 2 3"]) == 0
     assert capsys.readouterr().out.strip() == " ".join(f"{w}/{t}" for w, t in zip("123", expected[0]))
@@ -254,3 +256,17 @@ def test_tagger_token_probabilities_are_what_it_predicts_from(tag_run):
     batch = collate([TagExample(ids[0], [0, 0, 0], None if tagger.saved.char_vocab is None else
                                 [tagger.saved.char_vocab.encode([c]) for c in "123"])])
     assert tagger.predict(["1 2 3"])[0] == [tagger.tags[i] for i in tagger.model.predict(batch)[0]]
+
+
+def test_bio_tag_ensemble_scores_spans_as_seqeval(tmp_path):
+    seqeval_metrics = pytest.importorskip("seqeval.metrics")
+    settings = {**TAG, "data.name": "entities-bio", "data.num_train": 300, "data.seed": 0}
+    runs = [seqlab.train("toy-tag", {**settings, "seed": seed}, out=tmp_path / f"s{seed}") for seed in (0, 1)]
+    summary = build(runs, tmp_path / "ens")
+    from seqlab.tasks.tag_data import split_sentences
+
+    sentences = split_sentences(bundle.read_config(runs[0])[1])[0]["test"]
+    true = [tags for _, tags in sentences]
+    guess = seqlab.load(tmp_path / "ens").predict([tokens for tokens, _ in sentences])
+    assert summary["test"]["span_f1"] == pytest.approx(seqeval_metrics.f1_score(true, guess))
+    assert summary["test"]["span_precision"] == pytest.approx(seqeval_metrics.precision_score(true, guess))

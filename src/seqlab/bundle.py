@@ -29,7 +29,7 @@ that do not fit the config (the parameter named).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,9 +114,7 @@ class ClassProbabilities:
     (a classify bundle, an ensemble of them)."""
 
     labels: list[str]
-
-    def probabilities(self, texts: Sequence) -> Tensor:
-        raise NotImplementedError
+    probabilities: Callable[[Sequence], Tensor]  # texts -> (N, C), columns in the order of labels
 
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """The most likely label of each text with its probability."""

@@ -111,12 +111,12 @@ class TagEnsemble(Ensemble):
         if isinstance(inputs, str):
             raise TypeError(f"predict takes a list of texts or token lists, got the string {inputs[:40]!r}")
         sizes = [len(item.split() if isinstance(item, str) else item) for item in inputs]
-        best = torch.stack(self.member_probabilities(inputs)).mean(dim=0).argmax(dim=1).tolist()
-        out, start = [], 0
-        for size in sizes:
-            out.append([self.labels[i] for i in best[start:start + size]])
-            start += size
-        return out
+        return self.tag_sentences(torch.stack(self.member_probabilities(inputs)).mean(dim=0), sizes)
+
+    def tag_sentences(self, probabilities: Tensor, sizes: Sequence[int]) -> list[list[str]]:
+        """(N, C) probabilities of the tokens of sentences ``sizes`` long, one after another ->
+        each sentence's most likely tags."""
+        return [[self.labels[i] for i in part.tolist()] for part in probabilities.argmax(dim=1).split(list(sizes))]
 
 
 def _classes(member: Any) -> list[str]:
@@ -272,15 +272,11 @@ def _score_tag(ensemble: TagEnsemble, cfg: Config, split: str) -> tuple[dict, li
     truth = _ids(ensemble, split, [tag for _, tags in sentences for tag in tags])
     each = ensemble.member_probabilities([tokens for tokens, _ in sentences])
     probabilities = torch.stack(each).mean(dim=0)
-    right = (probabilities.argmax(dim=1) == truth).tolist()
-    exact, start = 0, 0
-    for tokens, _ in sentences:
-        exact += all(right[start:start + len(tokens)])
-        start += len(tokens)
+    guessed = ensemble.tag_sentences(probabilities, [len(tokens) for tokens, _ in sentences])
+    exact = sum(guess == tags for guess, (_, tags) in zip(guessed, sentences))
     metrics = {"loss": _nll(probabilities, truth), "token_accuracy": _accuracy(probabilities, truth),
                "exact_match": exact / max(len(sentences), 1)}
     if is_bio(ensemble.labels):
-        guessed = ensemble.predict([tokens for tokens, _ in sentences])
         metrics.update(span_scores(*span_counts([tags for _, tags in sentences], guessed)))
     return metrics, [_accuracy(p, truth) for p in each], len(sentences)
 
