@@ -162,33 +162,9 @@ def build(runs: Sequence[str | Path], out: str | Path, device: str | torch.devic
     in ensemble.json.
     """
     start = time.perf_counter()
-    out = Path(out)
-    runs = [Path(run) for run in runs]
-    overrides = [str(item) for item in overrides]
-    for item in overrides:
-        if not item.partition("=")[0].strip().startswith("eval."):
-            raise ConfigError(f"override {item!r}: an ensemble takes only eval.* keys (how its members predict); "
-                              "the data and the models are the members' own")
-    if len(runs) < 2:
-        raise ValueError(f"an ensemble needs at least two runs, got {len(runs)}")
-    if len({run.resolve() for run in runs}) < len(runs):
-        raise ValueError("a run is named twice; an ensemble's members are different runs")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"--out {out}: exists and is not an empty folder; the ensemble goes into a new one")
-    configs = [recipes.apply_overrides(read_config(run)[1], overrides) for run in runs]  # names a non-run dir
+    out, runs, overrides = Path(out), [Path(run) for run in runs], [str(item) for item in overrides]
+    configs, summaries = _check_runs(runs, out, overrides)
     task = configs[0].task
-    for run, cfg in zip(runs, configs):
-        if cfg.task not in HEADLINE or cfg.task != task:
-            raise ValueError(f"{run} is a {cfg.task} run; an ensemble averages classify runs or tag runs, "
-                             f"all of one task (the first, {runs[0]}, is a {task} run)")
-        if read_summary(run) is None:
-            raise ValueError(f"{run}: not finished (no summary.json); finish it first (seqlab train --resume {run})")
-    splits = [_scored_split(run, cfg) for run, cfg in zip(runs, configs)]
-    for run, split in zip(runs[1:], splits[1:]):
-        if split != splits[0]:
-            raise ConfigError(f"{run}: its validation or test split is not {runs[0]}'s (train the members with "
-                              "one data.seed and the same data settings: --set data.seed=0), so the ensemble "
-                              "would be scored on texts some member trained on")
     members = [_evaluated_with(load(run, device), overrides) for run in runs]
     for run, member in zip(runs[1:], members[1:]):
         if sorted(_classes(member)) != sorted(_classes(members[0])):
@@ -203,7 +179,7 @@ def build(runs: Sequence[str | Path], out: str | Path, device: str | torch.devic
     ensemble = _ensemble(out, configs[0], members, labels)
     scores = {split: score(ensemble, split) for split in SCORED}
     metric = HEADLINE[task]
-    recipes_read = sorted({str(read_summary(run).get("recipe")) for run in runs})
+    recipes_read = sorted({str(summary.get("recipe")) for summary in summaries})
     summary = {"recipe": "ensemble: " + ", ".join(recipes_read), "task": task,
                "headline": {"metric": metric, "split": "test", "value": scores["test"]["metrics"][metric]},
                "test": scores["test"]["metrics"], "valid": scores["valid"]["metrics"],
@@ -218,6 +194,37 @@ def build(runs: Sequence[str | Path], out: str | Path, device: str | torch.devic
                "seqlab_version": seqlab.__version__, "wall_time_s": round(time.perf_counter() - start, 3)}
     _write_json(out / "summary.json", summary)  # written last: its presence marks the ensemble finished
     return summary
+
+
+def _check_runs(runs: list[Path], out: Path, overrides: list[str]) -> tuple[list[Config], list[dict]]:
+    """Refuse what cannot be averaged, before anything is written; return each run's config
+    (``overrides`` applied) and summary."""
+    for item in overrides:
+        if not item.partition("=")[0].strip().startswith("eval."):
+            raise ConfigError(f"override {item!r}: an ensemble takes only eval.* keys (how its members predict); "
+                              "the data and the models are the members' own")
+    if len(runs) < 2:
+        raise ValueError(f"an ensemble needs at least two runs, got {len(runs)}")
+    if len({run.resolve() for run in runs}) < len(runs):
+        raise ValueError("a run is named twice; an ensemble's members are different runs")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"--out {out}: exists and is not an empty folder; the ensemble goes into a new one")
+    configs = [recipes.apply_overrides(read_config(run)[1], overrides) for run in runs]  # names a non-run dir
+    summaries = []
+    for run, cfg in zip(runs, configs):
+        if cfg.task not in HEADLINE or cfg.task != configs[0].task:
+            raise ValueError(f"{run} is a {cfg.task} run; an ensemble averages classify runs or tag runs, "
+                             f"all of one task (the first, {runs[0]}, is a {configs[0].task} run)")
+        summaries.append(read_summary(run))
+        if summaries[-1] is None:
+            raise ValueError(f"{run}: not finished (no summary.json); finish it first (seqlab train --resume {run})")
+    splits = [_scored_split(run, cfg) for run, cfg in zip(runs, configs)]
+    for run, split in zip(runs[1:], splits[1:]):
+        if split != splits[0]:
+            raise ConfigError(f"{run}: its validation or test split is not {runs[0]}'s (train the members with "
+                              "one data.seed and the same data settings: --set data.seed=0), so the ensemble "
+                              "would be scored on texts some member trained on")
+    return configs, summaries
 
 
 def score(ensemble: ClassifyEnsemble | TagEnsemble, split: str = "test", overrides: Sequence[str] = ()) -> dict:
