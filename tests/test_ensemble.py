@@ -153,7 +153,7 @@ def test_a_member_moved_away_is_named(members, tmp_path):
         seqlab.load(tmp_path / "ens")
 
 
-def test_eval_overrides_apply_to_every_member_and_are_kept(members, tmp_path):
+def test_eval_overrides_apply_to_every_member_and_are_kept(members, tmp_path, capsys):
     """--set eval.truncate=false: members cut texts at data.max_tokens_per_example (400 in
     classify-csv) no more, now and whenever the ensemble is loaded again."""
     long_text = "awful " * 450 + "great " * 60  # its last 60 words lie past the cap
@@ -166,6 +166,8 @@ def test_eval_overrides_apply_to_every_member_and_are_kept(members, tmp_path):
     assert ensemble.cfg.eval.truncate is False and all(m.cfg.eval.truncate is False for m in ensemble.members)
     expected = (whole[0].probabilities([long_text]) + whole[1].probabilities([long_text])) / 2
     torch.testing.assert_close(ensemble.probabilities([long_text]), expected)
+    assert main(["report", str(tmp_path / "whole")]) == 0
+    assert "Every member predicts with `eval.truncate=false`." in capsys.readouterr().out
     with pytest.raises(ConfigError, match="'data.seed=1': an ensemble takes only eval.. keys"):
         build(members[:2], tmp_path / "other", overrides=["data.seed=1"])
 

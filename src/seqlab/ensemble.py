@@ -186,7 +186,7 @@ def build(runs: Sequence[str | Path], out: str | Path, device: str | torch.devic
                "best": {"epoch": None, "metric": f"valid_{metric}", "mode": "max",
                         "value": scores["valid"]["metrics"][metric]},
                "members": [{"run": name, **{f"{split}_{metric}": scores[split]["members"][n] for split in SCORED}}
-                           for n, name in enumerate(about["members"])],
+                           for n, name in enumerate(about["members"])], "overrides": overrides,
                "device": str(ensemble.device), "processes": 1,
                "precision": "/".join(sorted({str(next(m.model.parameters()).dtype).removeprefix("torch.")
                                              for m in members})),

@@ -116,6 +116,8 @@ def _members(summary: Mapping[str, Any]) -> list[str]:
               f"{_number(m.get('test_' + metric), 4)} |" for m in summary["members"]]
     lines.append(f"| **the ensemble** | **{_number(summary.get('valid', {}).get(metric), 4)}** | "
                  f"**{_number(summary.get('test', {}).get(metric), 4)}** |")
+    if summary.get("overrides"):
+        lines += ["", "Every member predicts with " + ", ".join(f"`{item}`" for item in summary["overrides"]) + "."]
     return [*lines, ""]
 
 
