@@ -20,8 +20,8 @@ A folder written by ``seqlab ensemble`` loads as a ClassifyEnsemble or TagEnsemb
 (:mod:`seqlab.ensemble`), with the predict of the task its members share.
 
 The files are read by :mod:`seqlab.runfiles`. Weights load with safetensors only (never
-pickle), so a bundle from a stranger runs no code. Loading never writes to the bundle: the weights file is read as bytes and parsed
-in memory. Every problem is a :class:`~seqlab.errors.DataError` or ConfigError naming
+pickle), so a bundle from a stranger runs no code. Loading never writes to the bundle:
+the weights file is read as bytes and parsed in memory. Every problem is a :class:`~seqlab.errors.DataError` or ConfigError naming
 the file: not a run dir, a missing file, a corrupted or truncated weights file, weights
 that do not fit the config (the parameter named).
 """

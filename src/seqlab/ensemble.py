@@ -247,7 +247,7 @@ def score(ensemble: ClassifyEnsemble | TagEnsemble, split: str = "test", overrid
 
 
 def _score_classify(ensemble: ClassifyEnsemble, cfg: Config, split: str, check: bool) -> tuple[dict, list, int]:
-    from seqlab.tasks.classify import format_confusion, macro_f1, plot_confusion
+    from seqlab.tasks.classify import count_confusion, macro_f1, write_confusion
     from seqlab.tasks.classify_data import split_rows
 
     rows, indices, _ = split_rows(cfg)
@@ -258,16 +258,12 @@ def _score_classify(ensemble: ClassifyEnsemble, cfg: Config, split: str, check: 
     truth = _ids(ensemble, split, [label for _, label in rows[split]])
     each = ensemble.member_probabilities(texts)
     probabilities = torch.stack(each).mean(dim=0)
-    counts = torch.zeros(len(ensemble.labels), len(ensemble.labels), dtype=torch.long)
-    counts.index_put_((truth, probabilities.argmax(dim=1)), torch.ones(len(truth), dtype=torch.long), accumulate=True)
+    counts = count_confusion(truth, probabilities.argmax(dim=1), len(ensemble.labels))
     tp = counts.diag()
     metrics = {"loss": _nll(probabilities, truth), "accuracy": float(tp.sum() / max(len(truth), 1)),
                "macro_f1": macro_f1(tp.tolist(), (counts.sum(0) - tp).tolist(), (counts.sum(1) - tp).tolist())}
     if split == "test":
-        text = format_confusion(counts, ensemble.labels)
-        write_atomic(ensemble.run_dir / "confusion.txt", lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
-        (ensemble.run_dir / "plots").mkdir(exist_ok=True)
-        plot_confusion(counts, ensemble.labels, ensemble.run_dir / "plots" / "confusion.png")
+        write_confusion(counts, ensemble.labels, ensemble.run_dir)
     return metrics, [_accuracy(p, truth) for p in each], len(texts)
 
 

@@ -372,9 +372,14 @@ def confusion_matrix(model: Classifier, examples: Sequence[ClassifyExample], num
     for start in range(0, len(examples), batch_size):
         batch = collate(examples[start:start + batch_size])
         predicted, _ = model.predict(batch.to(device))
-        counts.index_put_((batch.labels, torch.tensor(predicted)), torch.ones(len(predicted), dtype=torch.long),
-                          accumulate=True)
+        counts += count_confusion(batch.labels, torch.tensor(predicted), num_classes)
     return counts
+
+
+def count_confusion(truth: Tensor, predicted: Tensor, num_classes: int) -> Tensor:
+    """(C, C) int64 counts of (true, predicted) label pairs: row = true label."""
+    counts = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    return counts.index_put_((truth.long(), predicted.long()), torch.ones(len(truth), dtype=torch.long), accumulate=True)
 
 
 def format_confusion(counts: Tensor, labels: Sequence[str]) -> str:
@@ -412,8 +417,15 @@ def plot_confusion(counts: Tensor, labels: Sequence[str], path: Path) -> None:
 
 def report(model: Classifier, data: ClassifyData, cfg: Config, run_dir: Path, device: torch.device) -> str:
     """After the test evaluation: write plots/confusion.png and confusion.txt; return the text table."""
-    counts = confusion_matrix(model, data.test, data.num_classes, cfg.eval.batch_size, device)
-    text = format_confusion(counts, data.labels)
-    (run_dir / "confusion.txt").write_text(text + "\n", encoding="utf-8")
-    plot_confusion(counts, data.labels, run_dir / "plots" / "confusion.png")
+    return write_confusion(confusion_matrix(model, data.test, data.num_classes, cfg.eval.batch_size, device),
+                           data.labels, run_dir)
+
+
+def write_confusion(counts: Tensor, labels: Sequence[str], run_dir: Path) -> str:
+    """Write confusion.txt (atomically) and plots/confusion.png into ``run_dir``; return the text table."""
+    from seqlab.training.checkpoint import write_atomic
+
+    text = format_confusion(counts, labels)
+    write_atomic(run_dir / "confusion.txt", lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+    plot_confusion(counts, labels, run_dir / "plots" / "confusion.png")
     return text
