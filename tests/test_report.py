@@ -109,3 +109,17 @@ def test_cli_names_a_bad_output(classify_run, tmp_path, capsys):
     assert "is a folder; expected a file name such as report.md" in capsys.readouterr().err
     assert main(["report", str(classify_run), "--output", str(tmp_path / "missing" / "r.md")]) == 2
     assert f"--output: no folder {tmp_path / 'missing'} to write r.md into" in capsys.readouterr().err
+
+
+def test_a_run_stopped_by_its_time_limit_says_so(tmp_path):
+    """A hand-written run dir whose second epoch train.max_minutes cut short."""
+    config.save(config.from_dict({"task": "tag"}), tmp_path / "config.yaml")
+    records = [{"kind": "epoch", "epoch": 1, "step": 7, "train_loss": 1.5, "valid_loss": 1.25},
+               {"kind": "epoch", "epoch": 2, "step": 9, "train_loss": 1.0, "valid_loss": 1.125, "cut_short": True}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    summary = {"recipe": "my-file", "task": "tag", "test": {"loss": 1.0}, "epochs": 2, "stopped_early": False,
+               "time_limit_reached": True, "best": {"epoch": 2, "metric": "valid_loss", "mode": "min"}}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    text = run_report(tmp_path)
+    assert "task tag · recipe my-file · 2 epoch(s), stopped at train.max_minutes · " in text
+    assert table_rows(text, "## Epochs") == [["1", "1.5000", "1.2500"], ["**2** (cut short)", "1.0000", "1.1250"]]

@@ -179,6 +179,9 @@ class TrainConfig:
     monitor: str | None = None  # validation metric that picks the best epoch, e.g. valid_loss; null: the task's headline
     mode: Literal["auto", "max", "min"] = "auto"  # is a higher train.monitor better? auto: min for loss-like names
     patience: int | None = None  # stop after this many epochs without a better train.monitor; null: never stop early
+    # stop once training and validation have taken this many minutes of wall time (across resumes): the epoch under
+    # way ends at once and is validated, then the best epoch is tested as usual; null: no limit
+    max_minutes: float | None = None
     bucket: bool = False  # batch examples of similar length (shuffled windows of 50 batches sorted by length)
     max_tokens: int | None = None  # train.bucket: also cap a batch at this many padded tokens (B x longest); null: none
     checkpoint_every: int | None = 500  # also checkpoint every N steps (mid-epoch resume); null: only after each epoch
@@ -213,6 +216,8 @@ class TrainConfig:
                  "a number in [0, 1]")
         require(self.max_tokens is None or (self.max_tokens >= 1 and self.bucket), "train.max_tokens",
                  self.max_tokens, "an integer >= 1 with train.bucket true, or null")
+        require(self.max_minutes is None or self.max_minutes > 0, "train.max_minutes", self.max_minutes,
+                 "a number of minutes > 0, or null for no limit")
         require(self.ema_decay is None or 0.0 < self.ema_decay < 1.0, "train.ema_decay", self.ema_decay,
                  "a number in (0, 1), or null for no averaging")
         for key in ("patience", "checkpoint_every"):
@@ -326,7 +331,8 @@ class Config:
     def __post_init__(self) -> None:
         if self.task not in TASK_NAMES:
             return  # seqlab.tasks.get names the unknown task
-        for section, table in (("model", TASK_ONLY_MODEL_KEYS), ("eval", TASK_ONLY_EVAL_KEYS)):
+        for section, table in (("model", TASK_ONLY_MODEL_KEYS), ("train", TASK_ONLY_TRAIN_KEYS),
+                               ("eval", TASK_ONLY_EVAL_KEYS)):
             for key, readers in table.items():
                 value, default = getattr(getattr(self, section), key), _TASK_ONLY_DEFAULTS[section][key]
                 if self.task not in readers and value != default:
@@ -354,9 +360,11 @@ TASK_ONLY_MODEL_KEYS = {
     "condition": ("lm",),
     "init_from": ("classify",),
 }
+TASK_ONLY_TRAIN_KEYS = {"max_minutes": ("classify", "tag", "seq2seq", "lm", "forecast")}  # word2vec's own loop: not
 TASK_ONLY_EVAL_KEYS = {"truncate": ("classify",)}  # likewise for eval keys
 _TASK_ONLY_DEFAULTS = {section: {f.name: f.default for f in dataclasses.fields(cls) if f.name in table}
                        for section, cls, table in (("model", ModelConfig, TASK_ONLY_MODEL_KEYS),
+                                                   ("train", TrainConfig, TASK_ONLY_TRAIN_KEYS),
                                                    ("eval", EvalConfig, TASK_ONLY_EVAL_KEYS))}
 
 

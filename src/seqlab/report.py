@@ -58,7 +58,8 @@ def _headline(cfg: Any, summary: Mapping[str, Any] | None, epochs: int) -> str:
     wall = summary.get("wall_time_s")
     items = [f"task {summary.get('task', cfg.task)}", f"recipe {summary.get('recipe', '?')}",
              f"{len(summary['members'])} members" if "members" in summary else
-             f"{summary.get('epochs', epochs)} epoch(s)" + (", stopped early" if summary.get("stopped_early") else ""),
+             f"{summary.get('epochs', epochs)} epoch(s)" + (", stopped early" if summary.get("stopped_early") else "")
+             + (", stopped at train.max_minutes" if summary.get("time_limit_reached") else ""),
              "wall time " + (_duration(wall) if isinstance(wall, (int, float)) else "?"),
              f"{summary.get('device', '?')} × {summary.get('processes', 1)}, {summary.get('precision', '?')}",
              f"{summary.get('num_parameters', 0):,} parameters", f"seqlab {summary.get('seqlab_version', '?')}"]
@@ -93,13 +94,15 @@ def _diff(base: Mapping[str, Any], mine: Mapping[str, Any], prefix: str = "") ->
 def _epochs(records: list[dict[str, Any]], summary: Mapping[str, Any] | None) -> list[str]:
     if not records:
         return ["## Epochs", "", "none recorded yet", ""]
-    keys = [k for k in dict.fromkeys(k for r in records for k in r) if k not in ("kind", "epoch", "step", *TIMING)]
+    keys = [k for k in dict.fromkeys(k for r in records for k in r)
+            if k not in ("kind", "epoch", "step", "cut_short", *TIMING)]
     keys += [k for k in TIMING if any(k in r for r in records)]
     best = (summary or {}).get("best") or {}
     lines = ["## Epochs", "", "| epoch | " + " | ".join(TIMING.get(k, k) for k in keys) + " |",
              "| ---: | " + " | ".join("---:" for _ in keys) + " |"]
     for record in records:
         epoch = f"**{record['epoch']}**" if record.get("epoch") == best.get("epoch") else str(record.get("epoch"))
+        epoch += " (cut short)" if record.get("cut_short") else ""  # by train.max_minutes
         lines.append(f"| {epoch} | " + " | ".join(_number(record.get(k), 1 if k in TIMING else None) for k in keys)
                      + " |")
     if best.get("epoch") is not None:

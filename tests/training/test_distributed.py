@@ -60,6 +60,10 @@ def classify_args(tmp_path: Path, batch_size: int) -> list[str]:
 RESUMED = {"train.epochs": 2, "train.checkpoint_every": 2}
 
 
+# a time limit passed in the first window: both processes end the epoch there, together
+TIMED = {"train.epochs": 2, "train.max_minutes": "0.000001"}
+
+
 def lm_args(batch_size: int, extra: dict | None = None) -> list[str]:
     # stream windows: process r reads rows [8r, 8r + 8) of the 16 parallel streams one process reads
     return ["shakespeare-smoke", *settings({
@@ -87,7 +91,8 @@ def assert_same_weights(run: Path, reference: Path) -> None:
 def two_processes(tmp_path_factory):
     """The torchrun side: the worker's files, its stdout, and the two run dirs."""
     tmp = tmp_path_factory.mktemp("ddp")
-    plan = {"out": str(tmp), "runs": [classify_args(tmp, 32), [*lm_args(8), "--out", str(tmp / "lm")]],
+    plan = {"out": str(tmp), "runs": [classify_args(tmp, 32), [*lm_args(8), "--out", str(tmp / "lm")],
+                                      [*lm_args(8, TIMED), "--out", str(tmp / "timed")]],
             "killed": [*lm_args(8, RESUMED), "--out", str(tmp / "killed")], "kill_after": 5}
     (tmp / "plan.json").write_text(json.dumps(plan, default=str))
     done = torchrun([str(HERE / "ddp_worker.py"), str(tmp / "plan.json")], tmp)
@@ -122,8 +127,8 @@ def test_ranks_agree_on_metrics_and_average_gradients(two_processes):
 @pytest.mark.slow
 def test_two_processes_train_classify_like_one_with_the_global_batch(two_processes, tmp_path, capsys):
     tmp, stdout = two_processes
-    # printed by process 0 alone: the classify run's two lines, then the lm run's
-    assert [line.split()[0] for line in stdout.splitlines()] == ["run:", "test", "run:", "test"]
+    # printed by process 0 alone: the classify run's two lines, then the lm runs'
+    assert [line.split()[0] for line in stdout.splitlines()] == ["run:", "test"] * 3
     (run,) = (tmp / "runs").iterdir()  # one run dir, named by process 0
     assert main(["train", *classify_args(tmp_path, 64), "--out", str(tmp_path / "one")]) == 0
     summary, expected = (json.loads((d / "summary.json").read_text()) for d in (run, tmp_path / "one"))
@@ -150,6 +155,15 @@ def test_two_processes_train_a_language_model_like_one_with_twice_the_streams(tw
     for record, ref in zip(got, reference):  # equal windows: the token-weighted train_loss agrees too
         assert record.pop("kind") == ref.pop("kind")
         assert record == pytest.approx(ref, rel=1e-5)
+
+
+@pytest.mark.slow
+def test_two_processes_stop_together_when_the_time_limit_is_reached(two_processes):
+    tmp, _ = two_processes
+    summary = json.loads((tmp / "timed" / "summary.json").read_text())
+    assert (summary["processes"], summary["time_limit_reached"], summary["epochs"], summary["steps"]) == (2, True, 1, 1)
+    (epoch,) = [r for r in records(tmp / "timed") if r["kind"] == "epoch"]
+    assert epoch["cut_short"] and epoch["step"] == 1
 
 
 @pytest.mark.slow

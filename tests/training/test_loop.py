@@ -11,7 +11,8 @@ import seqlab
 from seqlab import config
 from seqlab.errors import TrainingError
 from seqlab.tasks import get_task
-from seqlab.training import loop, passes
+from seqlab.training import checkpoint, loop, passes
+from seqlab.training import trainer as trainer_module
 from seqlab.training.records import without_timings
 
 # A run of a second or two: the toy at a tenth of its size.
@@ -239,3 +240,81 @@ def test_cpu_passes_hand_freed_heap_memory_back(tmp_path, monkeypatch):
 def test_trim_heap_runs_on_this_machine():
     """The real call: glibc on Linux returns a bool; elsewhere nothing is done."""
     assert passes.trim_heap(torch.device("cpu")) in (True, False)
+
+
+# -- train.max_minutes -------------------------------------------------------------------
+
+
+def ten_seconds_a_step(monkeypatch):
+    """The run's clock reads 10 s per update made, validation taking no time: the limit falls
+    at a known step. The loop reads it in each step before counting that step."""
+    def clock(self, state):
+        state.elapsed = 10.0 * (state.step + 1)
+        return state.elapsed
+
+    monkeypatch.setattr(trainer_module.Trainer, "clock", clock)
+
+
+def test_max_minutes_cuts_the_epoch_under_way_validates_it_and_tests_the_best(tmp_path, monkeypatch):
+    ten_seconds_a_step(monkeypatch)
+    # 0.5 min = 30 s: the clock reads 30 s in step 3 of epoch 1's 7, which then ends
+    run = loop.train("toy-tag", {**SMALL, "train.max_minutes": 0.5}, out=tmp_path / "run")
+    summary = json.loads((run / "summary.json").read_text())
+    epochs = [r for r in read_jsonl(run / "metrics.jsonl") if r["kind"] == "epoch"]
+    assert [(r["epoch"], r["step"], r.get("cut_short")) for r in epochs] == [(1, 3, True)]
+    assert summary["time_limit_reached"] and summary["epochs"] == 1 and summary["steps"] == 3
+    assert not summary["stopped_early"] and summary["best"]["epoch"] == 1
+    assert set(summary["test"]) == {"loss", "token_accuracy", "exact_match"}  # the cut run is still scored
+    assert (run / "model.safetensors").is_file()
+    assert checkpoint.load(run / "checkpoints" / "last.safetensors")["loop"]["out_of_time"]
+
+
+def test_max_minutes_reached_at_an_epoch_end_starts_no_new_epoch(tmp_path, monkeypatch):
+    ten_seconds_a_step(monkeypatch)
+    # 70 s: reached in epoch 1's last step (7), which ends as usual; epoch 2 never starts
+    run = loop.train("toy-tag", {**SMALL, "train.max_minutes": 70 / 60}, out=tmp_path / "run")
+    summary = json.loads((run / "summary.json").read_text())
+    epochs = [r for r in read_jsonl(run / "metrics.jsonl") if r["kind"] == "epoch"]
+    assert [(r["epoch"], r["step"], "cut_short" in r) for r in epochs] == [(1, 7, False)]
+    assert summary["time_limit_reached"] and summary["steps"] == 7
+
+
+def test_max_minutes_not_reached_changes_nothing(tmp_path, monkeypatch):
+    plain = loop.train("toy-tag", SMALL, out=tmp_path / "plain")
+    ten_seconds_a_step(monkeypatch)  # 14 steps: 140 s of the 150 allowed
+    limited = loop.train("toy-tag", {**SMALL, "train.max_minutes": 2.5}, out=tmp_path / "limited")
+    assert without_timings(read_jsonl(limited / "metrics.jsonl")) == without_timings(read_jsonl(plain / "metrics.jsonl"))
+    summaries = [json.loads((run / "summary.json").read_text()) for run in (plain, limited)]
+    assert summaries[0]["test"] == summaries[1]["test"]
+    assert not summaries[0]["time_limit_reached"] and not summaries[1]["time_limit_reached"]
+
+
+def test_the_run_clock_is_carried_by_checkpoints_into_a_resumed_run(tmp_path, monkeypatch):
+    stopped = {**SMALL, "train.checkpoint_every": 4}
+    monkeypatch.setenv(loop.KILL_AFTER_STEP_ENV, "5")
+    monkeypatch.setattr(loop, "_kill_self", lambda: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        loop.train("toy-tag", stopped, out=tmp_path / "run")
+    monkeypatch.delenv(loop.KILL_AFTER_STEP_ENV)
+    saved = checkpoint.load(tmp_path / "run" / "checkpoints" / "last.safetensors")["loop"]["elapsed"]
+    assert saved > 0  # step 4's checkpoint: the time until then
+    monkeypatch.setattr(trainer_module, "perf_counter", lambda: 1000.0)  # the resumed part takes no time
+    loop.train(resume=tmp_path / "run")
+    assert checkpoint.load(tmp_path / "run" / "checkpoints" / "last.safetensors")["loop"]["elapsed"] == pytest.approx(saved, abs=1e-9)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"train.max_minutes": 0}, "train.max_minutes: expected a number of minutes > 0, or null for no limit, got 0"),
+    ({"train.max_minutes": -1.5}, "train.max_minutes: expected a number of minutes > 0"),
+])
+def test_bad_max_minutes_is_named(overrides, message):
+    with pytest.raises(ValueError) as err:
+        config.resolve("toy-tag", overrides)
+    assert message in str(err.value)
+
+
+def test_max_minutes_is_refused_where_the_task_trains_itself():
+    with pytest.raises(ValueError) as err:
+        config.resolve("word2vec-lee", {"train.max_minutes": 5})
+    assert ("train.max_minutes: task 'word2vec' does not use it (read only by classify, tag, seq2seq, lm, forecast)"
+            in str(err.value))

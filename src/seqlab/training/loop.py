@@ -156,6 +156,7 @@ def _run(cfg: Config, name: str, run_dir: Path, state: Mapping[str, Any] | None,
                  "value": best_record[result.monitor]},
         "epochs": result.epochs,
         "stopped_early": result.stopped_early,
+        "time_limit_reached": result.out_of_time,
         "steps": result.steps,
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "device": str(device),
@@ -187,6 +188,7 @@ class FitResult:
     epochs: int  # epochs run
     steps: int
     stopped_early: bool
+    out_of_time: bool = False  # train.max_minutes stopped the run before its last epoch's end
 
 
 def fit(model: nn.Module, train_set: Sequence[Any], valid_set: Sequence[Any], collate: Callable[..., Any],
@@ -231,17 +233,21 @@ def fit(model: nn.Module, train_set: Sequence[Any], valid_set: Sequence[Any], co
     if trainer.writes:
         (run_dir / checkpoint.FOLDER).mkdir(exist_ok=True)
     state = LoopState() if resume_state is None else trainer.restore(resume_state)
+    trainer.start_clock(state)  # train.max_minutes counts from here (a resumed run: from where it stopped)
     board = TensorBoard(t.tensorboard and trainer.writes, run_dir / "tensorboard")
     kill_after = int(os.environ[KILL_AFTER_STEP_ENV]) if KILL_AFTER_STEP_ENV in os.environ else None
     try:
         with progress_bar(console) as progress:
             bar = progress.add_task("train", total=t.epochs * per_epoch, completed=state.step, epoch=state.epoch,
                                     loss=float("nan"), speed=0.0)
-            while state.epoch <= t.epochs and not state.stopped:
+            while state.epoch <= t.epochs and not state.stopped and not state.out_of_time:
                 if state.batch == 0:
                     trainer.shuffle_state = trainer.generator.get_state()
                 run_epoch(trainer, state, train_set, collate, device, dtype, per_epoch, board, kill_after,
                           lambda **fields: progress.update(bar, **fields))
+                if state.out_of_time:
+                    progress.console.print(f"train.max_minutes={t.max_minutes:g} reached in epoch {state.epoch} after "
+                                           f"{state.batch} of {per_epoch} batches: validating it, then stopping")
                 record = end_epoch(trainer, state, valid_set, collate, device, dtype, monitor, mode, board)
                 progress.console.print(f"epoch {record['epoch']}: " + "  ".join(
                     f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float) and k not in TIMING_KEYS)
@@ -249,7 +255,7 @@ def fit(model: nn.Module, train_set: Sequence[Any], valid_set: Sequence[Any], co
     finally:
         board.close()
     best = next((r for r in state.history if r["epoch"] == state.best_epoch), state.history[-1])
-    return FitResult(monitor, mode, best, len(state.history), state.step, state.stopped)
+    return FitResult(monitor, mode, best, len(state.history), state.step, state.stopped, state.out_of_time)
 
 
 def run_epoch(trainer: Trainer, state: LoopState, train_set: Sequence[Any], collate: Callable[..., Any],
@@ -257,6 +263,7 @@ def run_epoch(trainer: Trainer, state: LoopState, train_set: Sequence[Any], coll
               kill_after: int | None, show: Callable[..., None]) -> None:
     """The rest of the epoch under way, from batch ``state.batch``: updates, step records, checkpoints."""
     t = trainer.cfg.train
+    deadline = None if t.max_minutes is None else 60.0 * t.max_minutes  # in elapsed seconds
     trainer.model.train()
     began = since = time.perf_counter()  # since: the start of the current step record's window
     spent = state.seconds  # this epoch's time before a resume (carried by the checkpoint)
@@ -283,8 +290,10 @@ def run_epoch(trainer: Trainer, state: LoopState, train_set: Sequence[Any], coll
         if trainer.ema is not None:
             trainer.ema.update_parameters(trainer.model)
         loss_sum, tokens = loss * batch.num_tokens, batch.num_tokens
-        if trainer.dist is not None:  # the step's sums over every process, so each records the same
-            loss_sum, tokens = trainer.dist.all_sum(loss_sum, tokens)
+        elapsed = trainer.clock(state)  # the run's wall time so far, carried by checkpoints
+        late = float(deadline is not None and elapsed >= deadline and index + 1 < per_epoch)
+        if trainer.dist is not None:  # the step's sums over every process, so each records the same and all stop together
+            loss_sum, tokens, late = trainer.dist.all_sum(loss_sum, tokens, late)
             tokens = int(tokens)
         state.step, state.batch = state.step + 1, index + 1
         state.loss_sum, state.tokens = state.loss_sum + loss_sum, state.tokens + tokens
@@ -306,6 +315,9 @@ def run_epoch(trainer: Trainer, state: LoopState, train_set: Sequence[Any], coll
             trainer.save(state)  # mid-epoch; the epoch's end saves after validation
         if kill_after == state.step:
             _kill_self()
+        if late:  # train.max_minutes ran out: this epoch ends here
+            state.out_of_time = True
+            return
 
 
 def _kill_self() -> None:
@@ -323,6 +335,8 @@ def end_epoch(trainer: Trainer, state: LoopState, valid_set: Sequence[Any], coll
     record = {"kind": "epoch", "epoch": state.epoch, "step": state.step, "train_loss": state.loss_sum / state.tokens,
               **{f"valid_{name}": value for name, value in valid.items()},
               "train_s": round(state.seconds, 3), "train_tokens_per_s": round(state.tokens / max(state.seconds, 1e-9), 1)}
+    if state.out_of_time:  # cut short by train.max_minutes (the batches done: the step records say)
+        record["cut_short"] = True
     value = record[monitor]
     if improved(value, state.best, mode):
         state.best, state.best_epoch, state.bad_epochs = value, state.epoch, 0
@@ -337,6 +351,12 @@ def end_epoch(trainer: Trainer, state: LoopState, valid_set: Sequence[Any], coll
         board.log(record)
     state.history.append(record)
     state.stopped = t.patience is not None and state.bad_epochs >= t.patience
+    elapsed = trainer.clock(state)
+    if t.max_minutes is not None and state.epoch < t.epochs:  # epochs to go: is there time for them?
+        late = float(elapsed >= 60.0 * t.max_minutes)
+        if trainer.dist is not None:  # any process's clock past the limit stops them all, together
+            late = trainer.dist.all_sum(late)[0]
+        state.out_of_time = state.out_of_time or late > 0
     state.epoch, state.batch, state.loss_sum, state.tokens, state.seconds = state.epoch + 1, 0, 0.0, 0, 0.0
     trainer.shuffle_state = trainer.generator.get_state()  # the next epoch starts from here
     trainer.save(state)

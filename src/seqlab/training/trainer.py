@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 import torch
@@ -42,6 +43,8 @@ class LoopState:
     best_epoch: int | None = None
     bad_epochs: int = 0  # epochs since the monitor last improved
     stopped: bool = False  # early stopping fired
+    elapsed: float = 0.0  # wall seconds of training and validation in the whole run (train.max_minutes counts them)
+    out_of_time: bool = False  # train.max_minutes ran out with epochs or batches still to go
     history: list[dict[str, Any]] = field(default_factory=list)  # the epoch records
 
 
@@ -64,6 +67,16 @@ class Trainer:
     lengths: list[int] | None = None  # train.bucket: each training example's length; None: plain shuffled batches
     length: Callable[[Any], int] | None = None  # train.bucket: the task's example -> length, for evaluation passes
     ema: AveragedModel | None = None  # train.ema_decay: the moving average of the weights; None: off
+    began: float = 0.0  # perf_counter() at which the run's elapsed time (LoopState.elapsed) was 0
+
+    def start_clock(self, state: LoopState) -> None:
+        """Count the run's time on from ``state.elapsed`` (a resumed run: the time spent before it stopped)."""
+        self.began = perf_counter() - state.elapsed
+
+    def clock(self, state: LoopState) -> float:
+        """Bring ``state.elapsed`` up to now; returns it."""
+        state.elapsed = perf_counter() - self.began
+        return state.elapsed
 
     @property
     def scored(self) -> nn.Module:
