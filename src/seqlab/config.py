@@ -66,6 +66,10 @@ class DataConfig:
     seed: int | None = None
     direction: str | None = None  # seq2seq on a registry corpus: e.g. de-en or en-de (multi30k); null: its own order
     bptt: int = 128  # lm on a token stream: window length of truncated backpropagation through time
+    # lm on a token stream: tokenize each split once into int32 files in this folder and train from them
+    # memory-mapped, so a corpus need not fit in memory (reused while the text and data keys stay the same); null:
+    # token ids held in memory
+    token_dir: str | None = None
     # word2vec on imdb: the review text of every split (all), or of the training split only (train: the text a
     # classifier scored on the test split may pre-train on)
     text_from: Literal["all", "train"] = "all"
@@ -331,8 +335,8 @@ class Config:
     def __post_init__(self) -> None:
         if self.task not in TASK_NAMES:
             return  # seqlab.tasks.get names the unknown task
-        for section, table in (("model", TASK_ONLY_MODEL_KEYS), ("train", TASK_ONLY_TRAIN_KEYS),
-                               ("eval", TASK_ONLY_EVAL_KEYS)):
+        for section, table in (("data", TASK_ONLY_DATA_KEYS), ("model", TASK_ONLY_MODEL_KEYS),
+                               ("train", TASK_ONLY_TRAIN_KEYS), ("eval", TASK_ONLY_EVAL_KEYS)):
             for key, readers in table.items():
                 value, default = getattr(getattr(self, section), key), _TASK_ONLY_DEFAULTS[section][key]
                 if self.task not in readers and value != default:
@@ -360,10 +364,12 @@ TASK_ONLY_MODEL_KEYS = {
     "condition": ("lm",),
     "init_from": ("classify",),
 }
-TASK_ONLY_TRAIN_KEYS = {"max_minutes": ("classify", "tag", "seq2seq", "lm", "forecast")}  # word2vec's own loop: not
-TASK_ONLY_EVAL_KEYS = {"truncate": ("classify",)}  # likewise for eval keys
+TASK_ONLY_DATA_KEYS = {"token_dir": ("lm",)}  # likewise for data, train and eval keys
+TASK_ONLY_TRAIN_KEYS = {"max_minutes": ("classify", "tag", "seq2seq", "lm", "forecast")}  # not word2vec's own loop
+TASK_ONLY_EVAL_KEYS = {"truncate": ("classify",)}
 _TASK_ONLY_DEFAULTS = {section: {f.name: f.default for f in dataclasses.fields(cls) if f.name in table}
-                       for section, cls, table in (("model", ModelConfig, TASK_ONLY_MODEL_KEYS),
+                       for section, cls, table in (("data", DataConfig, TASK_ONLY_DATA_KEYS),
+                                                   ("model", ModelConfig, TASK_ONLY_MODEL_KEYS),
                                                    ("train", TrainConfig, TASK_ONLY_TRAIN_KEYS),
                                                    ("eval", EvalConfig, TASK_ONLY_EVAL_KEYS))}
 

@@ -221,7 +221,9 @@ def load_pretrained(cfg: Config, model: nn.Module, data: Any) -> str:
         embedding.weight[PAD_ID].zero_()
     counts = torch.zeros(len(vocab), dtype=torch.long)
     for ids in train_ids:
-        counts += torch.bincount(torch.as_tensor(ids, dtype=torch.long), minlength=len(vocab))
+        ids = torch.as_tensor(ids, dtype=torch.long) if isinstance(ids, list) else ids  # a stream: int32, maybe mapped
+        for start in range(0, len(ids), 1 << 24):  # a slice at a time: a memory-mapped stream stays on disk
+            counts += torch.bincount(ids[start:start + (1 << 24)].long(), minlength=len(vocab))
     counts[[PAD_ID, SOS_ID, EOS_ID]] = 0  # not words of the text; <unk> stands for words, never covered
     total, covered = int(counts.sum()), int(counts[found].sum()) if rows else 0
     words = len(vocab) - len(SPECIALS)

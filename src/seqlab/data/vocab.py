@@ -131,11 +131,7 @@ class Vocab:
             encoded.append(([SOS_ID] if add_sos else []) + ids + ([EOS_ID] if add_eos else []))
         # A literal "<unk>" token in the data maps to UNK_ID too; it counts as unknown, rightly.
         if unknown:
-            warnings.warn(
-                f"{unknown:,} of {total:,} tokens ({unknown / total:.2%}) were not in the vocabulary and became {UNK}",
-                UnknownTokenWarning,
-                stacklevel=2,
-            )
+            warn_unknown(unknown, total, stacklevel=3)
         return encoded
 
     def decode(self, ids: Iterable[int] | torch.Tensor, strip_special: bool = True) -> list[str]:
@@ -181,6 +177,12 @@ class Vocab:
             return cls(data.get("itos", ()))
         except ValueError as error:
             raise DataError(f"{path}: {error}") from None
+
+
+def warn_unknown(unknown: int, total: int, stacklevel: int = 2) -> None:
+    """The `UnknownTokenWarning` of a corpus: how many of its ``total`` tokens became <unk>."""
+    warnings.warn(f"{unknown:,} of {total:,} tokens ({unknown / total:.2%}) were not in the vocabulary and became {UNK}",
+                  UnknownTokenWarning, stacklevel=stacklevel)
 
 
 def one_hot(ids: torch.Tensor | Sequence[int], vocab_size: int) -> torch.Tensor:

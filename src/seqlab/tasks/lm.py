@@ -33,7 +33,9 @@ Two kinds of data:
   characters train, the last 10% validate; it has no test split, so test = validation.
   A user's text file without a valid or test file gets the last ``data.valid_fraction``
   (then ``data.test_fraction``) of the training text's characters carved off its end.
-  For streams ``data.limit_train`` / ``limit_eval`` keep the first N tokens.
+  For streams ``data.limit_train`` / ``limit_eval`` keep the first N tokens. With
+  ``data.token_dir`` the splits are tokenized once into int32 files and read memory-mapped,
+  a window at a time (:mod:`seqlab.tasks.lm_tokens`): a corpus need not fit in memory.
 - Sequences, one per example (``names``: each surname as ``<sos> chars <eos>``, its language
   as the class), in padded, shuffled batches; every sequence starts from the initial state,
   which with ``model.condition`` comes from its class. Seeded 80/10/10 split as in classify.

@@ -12,15 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from seqlab.config import Config, did_you_mean
 from seqlab.data import registry, splitting
-from seqlab.data.batching import lm_windows, pad
+from seqlab.data.batching import pad
 from seqlab.data.tokenize import Tokenizer, build_tokenizer, settings_for
 from seqlab.data.vocab import PAD_ID, Vocab
 from seqlab.errors import ConfigError, DataError
+from seqlab.tasks import lm_tokens
+from seqlab.tasks.lm_tokens import SPLITS, Span
 
 DATASETS = ("tinyshakespeare", "names")  # registry datasets this task reads
 
@@ -30,7 +31,9 @@ DATASETS = ("tinyshakespeare", "names")  # registry datasets this task reads
 
 @dataclass(frozen=True)
 class TokenStream:
-    """One split as one long token sequence. tokens (N,) int64; ``source`` names it in errors."""
+    """One split as one long token sequence. tokens (N,): int64 in memory, or int32 read
+    memory-mapped from a token file (``data.token_dir``, :mod:`seqlab.tasks.lm_tokens`);
+    ``source`` names it in errors."""
 
     tokens: Tensor
     source: str
@@ -104,32 +107,72 @@ def check_stream(stream: TokenStream, batch_size: int | None) -> None:
                         f"(batch_size x (bptt + 1) + bptt - 1); give more text or lower train.batch_size or data.bptt")
 
 
-def train_windows(stream: TokenStream, batch_size: int, generator: torch.Generator) -> list[LMBatch]:
+def train_windows(stream: TokenStream, batch_size: int, generator: torch.Generator) -> TrainWindows:
     """One training epoch: consecutive windows of ``batch_size`` parallel streams from a
     random offset in [0, bptt). Each row holds L = (N - bptt + 1) // B tokens whatever the
     offset, so every epoch has the same number of windows."""
     check_stream(stream, batch_size)
     per_row = (len(stream) - stream.bptt + 1) // batch_size  # L
     offset = int(torch.randint(stream.bptt, (1,), generator=generator))
-    windows = lm_windows(stream.tokens[:offset + per_row * batch_size], batch_size, stream.bptt, offset)
-    return [LMBatch(x, y, k > 0, y.numel()) for k, (x, y) in enumerate(windows)]
+    return TrainWindows(stream.tokens[offset:offset + per_row * batch_size].view(batch_size, per_row), stream.bptt)
 
 
-def eval_windows(stream: TokenStream, batch_size: int) -> list[LMBatch]:
+class TrainWindows(Sequence[LMBatch]):
+    """A training epoch's windows (as :func:`seqlab.data.batching.lm_windows` cuts them),
+    each made when it is asked for: row b of every window continues row b of ``data``
+    (B, L), a view of the stream, so a memory-mapped stream is read a window at a time.
+    Window k: inputs are columns [k T, k T + T_k), targets the same one token on."""
+
+    def __init__(self, data: Tensor, bptt: int) -> None:
+        self.data, self.bptt = data, bptt  # (B, L)
+
+    def __len__(self) -> int:
+        return math.ceil((self.data.shape[1] - 1) / self.bptt)
+
+    def __getitem__(self, k: int) -> LMBatch:  # type: ignore[override]
+        if not -len(self) <= k < len(self):
+            raise IndexError(f"window {k} of {len(self)}")
+        start = (k % len(self)) * self.bptt
+        size = min(self.bptt, self.data.shape[1] - 1 - start)
+        targets = self.data[:, start + 1:start + 1 + size].long()  # (B, T_k); a view when the stream is int64
+        return LMBatch(self.data[:, start:start + size].long(), targets, start > 0, targets.numel())
+
+    def rows(self, start: int, stop: int) -> TrainWindows:
+        """Rows ``start`` to ``stop - 1`` of every window: one process's share under DDP, still lazy."""
+        return TrainWindows(self.data[start:stop], self.bptt)
+
+
+def eval_windows(stream: TokenStream, batch_size: int) -> EvalWindows:
     """Every target token once: the N - 1 (input, target) pairs cut into R = min(batch_size,
     N - 1) contiguous rows of L = ceil((N - 1) / R), padded at the end, read in bptt windows."""
     check_stream(stream, None)
     n = len(stream) - 1
     rows = min(batch_size, n)
-    per_row = math.ceil(n / rows)  # L
-    extra = rows * per_row - n  # padding at the end of the last row(s)
-    inputs = F.pad(stream.tokens[:-1], (0, extra), value=PAD_ID).view(rows, per_row)  # (R, L)
-    targets = F.pad(stream.tokens[1:], (0, extra), value=PAD_ID).view(rows, per_row)
-    out = []
-    for start in range(0, per_row, stream.bptt):
-        y = targets[:, start:start + stream.bptt]
-        out.append(LMBatch(inputs[:, start:start + stream.bptt], y, start > 0, int((y != PAD_ID).sum())))
-    return out
+    return EvalWindows(stream.tokens, rows, math.ceil(n / rows), stream.bptt)
+
+
+class EvalWindows(Sequence[LMBatch]):
+    """A scoring pass's windows, each gathered from the stream when it is asked for: input
+    (r, c) of the R x L grid is token r L + c, its target the token after it, and the
+    positions past the last pair are PAD_ID (so a memory-mapped stream is read a window at a time)."""
+
+    def __init__(self, tokens: Tensor, rows: int, per_row: int, bptt: int) -> None:
+        self.tokens, self.num_rows, self.per_row, self.bptt = tokens, rows, per_row, bptt
+
+    def __len__(self) -> int:
+        return math.ceil(self.per_row / self.bptt)
+
+    def __getitem__(self, k: int) -> LMBatch:  # type: ignore[override]
+        if not -len(self) <= k < len(self):
+            raise IndexError(f"window {k} of {len(self)}")
+        start = (k % len(self)) * self.bptt
+        size = min(self.bptt, self.per_row - start)
+        n = len(self.tokens) - 1  # (input, target) pairs
+        where = torch.arange(self.num_rows).unsqueeze(1) * self.per_row + start + torch.arange(size)  # (R, T_k)
+        past = where >= n  # padding at the end of the last row(s)
+        inputs = self.tokens[where.clamp(max=n - 1)].long().masked_fill(past, PAD_ID)
+        targets = self.tokens[where.clamp(max=n - 1) + 1].long().masked_fill(past, PAD_ID)
+        return LMBatch(inputs, targets, start > 0, int((targets != PAD_ID).sum()))
 
 
 def epoch_batches(examples: TokenStream | Sequence[LMExample], batch_size: int,
@@ -194,15 +237,22 @@ def load_data(cfg: Config) -> LMData:
         raise ConfigError(f"data.name: unknown dataset {d.name!r} for task 'lm'{did_you_mean(d.name, DATASETS)}; "
                           f"known: {', '.join(DATASETS)} (or data.name=null with data.train=your text file)")
     if reads_sequences(cfg):
+        if d.token_dir is not None:
+            raise ConfigError(f"data.token_dir: {d.name} is read as sequences, one per example, not as one token "
+                              f"stream; expected null")
         return _load_names(cfg, settings)
-    texts, described = _read_texts(cfg)
-    tokenizer = build_tokenizer(d.tokenizer, texts["train"].splitlines(keepends=True), **settings)
-    tokens = {name: tokenizer.tokenize(text) for name, text in texts.items()}
-    vocab = Vocab.build([tokens["train"]], min_freq=d.min_freq, max_size=d.max_vocab)
-    streams = {}
-    for name, limit in (("train", d.limit_train), ("valid", d.limit_eval), ("test", d.limit_eval)):
-        ids = vocab.encode_corpus([tokens[name][:limit]])[0]
-        streams[name] = TokenStream(torch.tensor(ids, dtype=torch.long), described[name], d.bptt)
+    if d.token_dir is not None:  # tokenized once into files, read memory-mapped
+        spans, described = _spans(cfg)
+        tokenizer, vocab, ids = lm_tokens.load(cfg, spans, settings)
+    else:
+        texts, described = _read_texts(cfg)
+        tokenizer = build_tokenizer(d.tokenizer, texts["train"].splitlines(keepends=True), **settings)
+        tokens = {name: tokenizer.tokenize(text) for name, text in texts.items()}
+        vocab = Vocab.build([tokens["train"]], min_freq=d.min_freq, max_size=d.max_vocab)
+        ids = {name: torch.tensor(vocab.encode_corpus([tokens[name][:limit]])[0], dtype=torch.long)
+               for name, limit in (("train", d.limit_train), ("valid", d.limit_eval), ("test", d.limit_eval))}
+    streams = {name: TokenStream(ids[name], described[name], d.bptt) for name in SPLITS}
+    for name in SPLITS:
         check_stream(streams[name], cfg.train.batch_size if name == "train" else None)
     return LMData(streams["train"], streams["valid"], streams["test"], tokenizer, vocab, [], None,
                   {"sources": described})
@@ -215,22 +265,58 @@ def _read_texts(cfg: Config) -> tuple[dict[str, str], dict[str, str]]:
         train, valid = registry.load(d.name, "train")[0], registry.load(d.name, "valid")[0]
         described = {"train": "tinyshakespeare/train (first 90%)", "valid": "tinyshakespeare/valid (last 10%)"}
         return {"train": train, "valid": valid, "test": valid}, {**described, "test": described["valid"]}
+    files = _files(cfg)
+    texts = {name: _read_file(path) for name, path in files.items()}
+    for name, (start, stop) in _carved(cfg, files, len(texts["train"])).items():  # train last
+        texts[name] = texts["train"][start:stop]
+    return texts, _described(cfg, files)
+
+
+def _spans(cfg: Config) -> tuple[dict[str, Span], dict[str, str]]:
+    """:func:`_read_texts` for ``data.token_dir``: where each split's text is, unread (a user's
+    files; tinyshakespeare's texts, small, are read)."""
+    if cfg.data.name == "tinyshakespeare":
+        texts, described = _read_texts(cfg)
+        return {name: Span(described[name], text=text) for name, text in texts.items()}, described
+    files = _files(cfg)
+    spans = {name: Span(path) for name, path in files.items()}
+    if len(files) < len(SPLITS):  # a pass over the training file counts its characters
+        spans.update({name: Span(cfg.data.train, start, stop)
+                      for name, (start, stop) in _carved(cfg, files, spans["train"].count()).items()})
+    return spans, _described(cfg, files)
+
+
+def _files(cfg: Config) -> dict[str, str]:
+    """The user's text files by split, those given (train always)."""
+    d = cfg.data
     if d.train is None:
         raise ConfigError("data.train: expected a path to your training text (data.name is null), got null")
     if d.format != "text":
         raise ConfigError(f"data.format: task 'lm' reads plain text files; expected text, got {d.format!r}")
-    paths = {"train": d.train, "valid": d.valid, "test": d.test}
-    texts = {name: _read_file(path) for name, path in paths.items() if path is not None}
-    described = {name: str(path) for name, path in paths.items() if path is not None}
-    carved = [name for name in ("test", "valid") if name not in texts]  # test is the very end; valid before it
-    whole = len(texts["train"])
+    return {name: path for name, path in (("train", d.train), ("valid", d.valid), ("test", d.test)) if path is not None}
+
+
+def _carved(cfg: Config, files: dict[str, str], whole: int) -> dict[str, tuple[int, int]]:
+    """Character bounds [start, stop) in the training file (``whole`` characters) of each split
+    carved off its end (test the very end, valid before it), then of what stays for training."""
+    bounds, stop = {}, whole
+    for name in ("test", "valid"):
+        if name not in files:
+            fraction = cfg.data.test_fraction if name == "test" else cfg.data.valid_fraction
+            bounds[name], stop = (stop - int(whole * fraction), stop), stop - int(whole * fraction)
+    return {**bounds, "train": (0, stop)}
+
+
+def _described(cfg: Config, files: dict[str, str]) -> dict[str, str]:
+    """Where each split comes from, in words (for errors and the run)."""
+    d = cfg.data
+    carved = [name for name in ("test", "valid") if name not in files]
+    described = {name: str(path) for name, path in files.items()}
     for name in carved:
         fraction = d.test_fraction if name == "test" else d.valid_fraction
-        cut = len(texts["train"]) - int(whole * fraction)
-        texts["train"], texts[name] = texts["train"][:cut], texts["train"][cut:]
         described[name] = f"{d.train} (a block of {fraction:.0%} of its characters carved off the end)"
     described["train"] = d.train if not carved else f"{d.train} (with {' and '.join(carved)} carved off its end)"
-    return texts, described
+    return described
 
 
 def _read_file(path: str) -> str:

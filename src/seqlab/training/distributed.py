@@ -141,6 +141,8 @@ class Distributed:
             if generator is None:
                 return epoch_batches(examples, batch_size, None)
             full = epoch_batches(examples, batch_size * self.world_size, generator)
+            if hasattr(full, "rows"):  # a pass that cuts itself by rows, kept lazy (an lm's stream windows)
+                return full.rows(self.rank * batch_size, (self.rank + 1) * batch_size)
             if full and not (hasattr(full[0], "rows") and hasattr(full[0], "__len__")):
                 raise ConfigError(f"task: {task!r} orders its own batches and they cannot be split by rows, "
                                   "so it does not run under torchrun; train it in one process")
