@@ -184,7 +184,8 @@ class TrainConfig:
     mode: Literal["auto", "max", "min"] = "auto"  # is a higher train.monitor better? auto: min for loss-like names
     patience: int | None = None  # stop after this many epochs without a better train.monitor; null: never stop early
     # stop once training and validation have taken this many minutes of wall time (across resumes): the epoch under
-    # way ends at once and is validated, then the best epoch is tested as usual; null: no limit
+    # way ends at once and is validated, then the best epoch is tested as usual (warmup_cosine anneals by the time
+    # spent when it is ahead of the steps); null: no limit
     max_minutes: float | None = None
     bucket: bool = False  # batch examples of similar length (shuffled windows of 50 batches sorted by length)
     max_tokens: int | None = None  # train.bucket: also cap a batch at this many padded tokens (B x longest); null: none

@@ -80,3 +80,24 @@ def test_lr_is_logged_per_step(tmp_path):
     steps = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     lrs = [r["lr"] for r in steps if r["kind"] == "step"]
     assert lrs[:3] == pytest.approx([0.01, 0.02, 0.02]) and lrs[-1] < lrs[3] < 0.02 and len(lrs) == 7
+
+
+def test_warmup_cosine_follows_the_time_spent_when_it_is_ahead_of_the_steps():
+    f = WarmupCosine(warmup=4, total=14, min_ratio=0.1)
+    assert f(2, spent=0.9) == 0.75  # warmup counts steps alone
+    assert f(5, spent=0.5) == pytest.approx(0.55)  # steps say 0.1 of the cosine, time 0.5: time leads
+    assert f(12, spent=0.2) == pytest.approx(f(12))  # steps ahead: they lead
+    assert f(6, spent=1.7) == pytest.approx(0.1)  # the limit passed: the floor
+
+
+def test_a_time_limit_anneals_warmup_cosine_by_the_time_spent(tmp_path):
+    # 200 epochs of 7 steps could never finish in 2.4 s: the cosine follows the clock, so the
+    # run ends near its floor (0) while the steps alone would still put it near its top
+    run = loop.train("toy-tag", {**SMALL, "train.epochs": 200, "train.schedule": "warmup_cosine", "train.lr": 0.01,
+                                 "train.max_minutes": 0.04}, out=tmp_path / "run")
+    summary = json.loads((run / "summary.json").read_text())
+    steps = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "step"]
+    lrs = [r["lr"] for r in steps]
+    assert summary["time_limit_reached"] and summary["steps"] < 0.2 * 200 * 7
+    assert all(later <= earlier for earlier, later in zip(lrs, lrs[1:]))
+    assert lrs[-1] < 0.25 * 0.01 < 0.9 * 0.01 < 0.01 * WarmupCosine(0, 200 * 7, 0.0)(steps[-1]["step"] - 1)

@@ -66,7 +66,7 @@ from seqlab.training.passes import (
 )
 from seqlab.training.records import TIMING_KEYS, MetricsLog, TensorBoard, plot_curves, progress_bar
 from seqlab.training.schedule import build_scheduler, check_monitor, improved, monitor_mode, monitor_name
-from seqlab.training.trainer import LoopState, Trainer
+from seqlab.training.trainer import LoopState, RunClock, Trainer
 
 __all__ = ["BUCKET_WINDOW", "KILL_AFTER_STEP_ENV", "EpochBatches", "autocast_dtype", "batch_device", "batch_indices",
            "batches", "evaluate", "fit", "make_run_dir", "resolve_device", "train"]
@@ -224,10 +224,12 @@ def fit(model: nn.Module, train_set: Sequence[Any], valid_set: Sequence[Any], co
     check_monitor(monitor, [f"valid_{name}" for name in probe], explicit)
     mode = monitor_mode(t, monitor)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    trainer = Trainer(model, optimizer, build_scheduler(optimizer, t, t.epochs * per_epoch, mode),
+    timer = RunClock()  # what train.max_minutes counts; the schedule anneals by it too when it binds
+    spent = None if t.max_minutes is None else (lambda: timer.elapsed() / (60.0 * t.max_minutes))
+    trainer = Trainer(model, optimizer, build_scheduler(optimizer, t, t.epochs * per_epoch, mode, spent),
                       torch.Generator().manual_seed(cfg.seed), cfg, run_dir, recipe, MetricsLog(run_dir / "metrics.jsonl"),
                       epoch_batches=epoch_batches, dist=dist, loss=None if dist is None else dist.wrap(model),
-                      lengths=lengths, length=length)
+                      lengths=lengths, length=length, timer=timer)
     if t.ema_decay is not None:  # a copy of the model whose weights follow the trained ones slowly
         trainer.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay))
     if trainer.writes:

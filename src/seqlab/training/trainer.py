@@ -48,6 +48,20 @@ class LoopState:
     history: list[dict[str, Any]] = field(default_factory=list)  # the epoch records
 
 
+class RunClock:
+    """Wall seconds of a run's training and validation, counted on across resumes."""
+
+    def __init__(self) -> None:
+        self.began = perf_counter()  # when the run's elapsed time was 0
+
+    def restart(self, elapsed: float) -> None:
+        """Go on from ``elapsed`` seconds already spent."""
+        self.began = perf_counter() - elapsed
+
+    def elapsed(self) -> float:
+        return perf_counter() - self.began
+
+
 @dataclass
 class Trainer:
     """The pieces one update and one checkpoint need, gathered so helpers take one argument."""
@@ -67,15 +81,15 @@ class Trainer:
     lengths: list[int] | None = None  # train.bucket: each training example's length; None: plain shuffled batches
     length: Callable[[Any], int] | None = None  # train.bucket: the task's example -> length, for evaluation passes
     ema: AveragedModel | None = None  # train.ema_decay: the moving average of the weights; None: off
-    began: float = 0.0  # perf_counter() at which the run's elapsed time (LoopState.elapsed) was 0
+    timer: RunClock = field(default_factory=RunClock)  # the run's wall time (train.max_minutes)
 
     def start_clock(self, state: LoopState) -> None:
         """Count the run's time on from ``state.elapsed`` (a resumed run: the time spent before it stopped)."""
-        self.began = perf_counter() - state.elapsed
+        self.timer.restart(state.elapsed)
 
     def clock(self, state: LoopState) -> float:
         """Bring ``state.elapsed`` up to now; returns it."""
-        state.elapsed = perf_counter() - self.began
+        state.elapsed = self.timer.elapsed()
         return state.elapsed
 
     @property
