@@ -1,5 +1,6 @@
 """seqlab.training.schedule: the warmup-cosine factor by hand, plateau and monitor rules, lr in metrics.jsonl."""
 
+import itertools
 import json
 import math
 
@@ -99,5 +100,5 @@ def test_a_time_limit_anneals_warmup_cosine_by_the_time_spent(tmp_path):
     steps = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "step"]
     lrs = [r["lr"] for r in steps]
     assert summary["time_limit_reached"] and summary["steps"] < 0.2 * 200 * 7
-    assert all(later <= earlier for earlier, later in zip(lrs, lrs[1:]))
+    assert all(later <= earlier for earlier, later in itertools.pairwise(lrs))
     assert lrs[-1] < 0.25 * 0.01 < 0.9 * 0.01 < 0.01 * WarmupCosine(0, 200 * 7, 0.0)(steps[-1]["step"] - 1)
