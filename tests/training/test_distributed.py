@@ -60,8 +60,9 @@ def classify_args(tmp_path: Path, batch_size: int) -> list[str]:
 RESUMED = {"train.epochs": 2, "train.checkpoint_every": 2}
 
 
-# a time limit passed in the first window: both processes end the epoch there, together
-TIMED = {"train.epochs": 2, "train.max_minutes": "0.000001"}
+# a time limit passed in the first window: both processes end the epoch there, together (the
+# cosine following process 0's clock)
+TIMED = {"train.epochs": 2, "train.max_minutes": "0.000001", "train.schedule": "warmup_cosine"}
 
 
 def lm_args(batch_size: int, extra: dict | None = None) -> list[str]:

@@ -318,3 +318,13 @@ def test_max_minutes_is_refused_where_the_task_trains_itself():
         config.resolve("word2vec-lee", {"train.max_minutes": 5})
     assert ("train.max_minutes: task 'word2vec' does not use it (read only by classify, tag, seq2seq, lm, forecast)"
             in str(err.value))
+
+
+def test_the_run_clock_goes_on_from_the_time_already_spent(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(trainer_module, "perf_counter", lambda: now[0])
+    timer = trainer_module.RunClock()
+    assert timer.elapsed() == 0.0 and timer.agreed == 0.0
+    timer.restart(12.5)  # a resumed run: the schedule reads the time carried until the loop reads the clock again
+    now[0] += 2.0
+    assert timer.elapsed() == 14.5 and timer.agreed == 12.5

@@ -225,7 +225,7 @@ def fit(model: nn.Module, train_set: Sequence[Any], valid_set: Sequence[Any], co
     mode = monitor_mode(t, monitor)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     timer = RunClock()  # what train.max_minutes counts; the schedule anneals by it too when it binds
-    spent = None if t.max_minutes is None else (lambda: timer.elapsed() / (60.0 * t.max_minutes))
+    spent = None if t.max_minutes is None else (lambda: timer.agreed / (60.0 * t.max_minutes))
     trainer = Trainer(model, optimizer, build_scheduler(optimizer, t, t.epochs * per_epoch, mode, spent),
                       torch.Generator().manual_seed(cfg.seed), cfg, run_dir, recipe, MetricsLog(run_dir / "metrics.jsonl"),
                       epoch_batches=epoch_batches, dist=dist, loss=None if dist is None else dist.wrap(model),
@@ -287,16 +287,19 @@ def run_epoch(trainer: Trainer, state: LoopState, train_set: Sequence[Any], coll
         except FloatingPointError as err:
             raise TrainingError(f"{err} at epoch {state.epoch}, step {state.step + 1}, batch {index} of the epoch; "
                                 f"stopped before that update; the last good checkpoint is kept: {trainer.last}") from None
+        loss_sum, tokens = loss * batch.num_tokens, batch.num_tokens
+        elapsed = trainer.clock(state)  # the run's wall time so far, carried by checkpoints
+        late = float(deadline is not None and elapsed >= deadline and index + 1 < per_epoch)
+        if trainer.dist is not None:  # the step's sums over every process, so each records the same, all stop
+            # together, and a schedule that follows the time reads process 0's clock everywhere
+            loss_sum, tokens, late, elapsed = trainer.dist.all_sum(loss_sum, tokens, late,
+                                                                   elapsed if trainer.dist.is_main else 0.0)
+            tokens = int(tokens)
+        trainer.timer.agreed = elapsed
         if t.schedule != "plateau":
             trainer.scheduler.step()
         if trainer.ema is not None:
             trainer.ema.update_parameters(trainer.model)
-        loss_sum, tokens = loss * batch.num_tokens, batch.num_tokens
-        elapsed = trainer.clock(state)  # the run's wall time so far, carried by checkpoints
-        late = float(deadline is not None and elapsed >= deadline and index + 1 < per_epoch)
-        if trainer.dist is not None:  # the step's sums over every process, so each records the same and all stop together
-            loss_sum, tokens, late = trainer.dist.all_sum(loss_sum, tokens, late)
-            tokens = int(tokens)
         state.step, state.batch = state.step + 1, index + 1
         state.loss_sum, state.tokens = state.loss_sum + loss_sum, state.tokens + tokens
         state.window_loss_sum, state.window_tokens = state.window_loss_sum + loss_sum, state.window_tokens + tokens

@@ -49,14 +49,17 @@ class LoopState:
 
 
 class RunClock:
-    """Wall seconds of a run's training and validation, counted on across resumes."""
+    """Wall seconds of a run's training and validation, counted on across resumes. ``agreed``:
+    the time the loop read at the last update, the same in every process under torchrun (process
+    0's): what a schedule that follows the time reads, so every process steps with one lr."""
 
     def __init__(self) -> None:
         self.began = perf_counter()  # when the run's elapsed time was 0
+        self.agreed = 0.0
 
     def restart(self, elapsed: float) -> None:
         """Go on from ``elapsed`` seconds already spent."""
-        self.began = perf_counter() - elapsed
+        self.began, self.agreed = perf_counter() - elapsed, elapsed
 
     def elapsed(self) -> float:
         return perf_counter() - self.began
