@@ -67,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"seqlab {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (seqlab report RUN | head): stop quietly, as Unix tools do
+        try:  # Python's documented remedy: point stdout at /dev/null so the flush at exit cannot fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # a stdout with no file descriptor (tests capturing it)
+            pass
+        return 1
 
 
 if __name__ == "__main__":
