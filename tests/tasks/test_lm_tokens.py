@@ -125,6 +125,9 @@ def test_files_are_reused_while_text_and_keys_stay_and_made_anew_otherwise(tmp_p
     (tmp_path / "tokens" / "meta.json").unlink()  # as a run killed while writing leaves it
     lm.load_data(cfg)
     assert built == [1, 1, 1]
+    with open(tmp_path / "tokens" / "valid.bin", "r+b") as f:  # a token file cut since it was made
+        f.truncate(8)
+    assert len(lm.load_data(cfg).valid) == len(changed.valid) and built == [1, 1, 1, 1]
 
 
 def test_a_folder_with_files_of_the_users_is_refused_and_left_alone(tmp_path, text):

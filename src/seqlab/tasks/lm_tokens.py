@@ -163,12 +163,16 @@ def load(cfg: Config, spans: dict[str, Span], settings: dict[str, object]) -> tu
 
 
 def _made_from(folder: Path) -> dict[str, object] | None:
-    """meta.json's sources and keys, or None where there is no readable one."""
+    """meta.json's sources and keys, or None where there is no readable one or a token file is
+    not the size it says (removed or cut since)."""
     try:
         meta = json.loads((folder / META).read_text(encoding="utf-8"))
+        sizes = {name: os.path.getsize(folder / f"{name}.bin") for name in SPLITS}
     except (OSError, ValueError):
         return None
-    return {"sources": meta.get("sources"), "data": meta.get("data")} if isinstance(meta, dict) else None
+    if not isinstance(meta, dict) or sizes != {name: DTYPE.itemsize * n for name, n in (meta.get("tokens") or {}).items()}:
+        return None
+    return {"sources": meta.get("sources"), "data": meta.get("data")}
 
 
 def _check_folder(folder: Path) -> None:
