@@ -21,9 +21,10 @@ The folder then holds::
 meta.json names each source (a file's path, size and modification time; a registry
 text's sha256) and the data keys that shape the tokens. A later run whose sources and keys
 are the same maps the files at once, without reading the text again; any change makes
-them anew. A folder without meta.json is taken for an unfinished one and made anew too,
-unless it holds files that are not seqlab's: then it is refused, so nothing of the user's
-is overwritten.
+them anew. A folder without meta.json, or whose token files are not the sizes it gives, is
+taken for an unfinished one and made anew too, unless it holds files that are not seqlab's:
+then it is refused, so nothing of the user's is overwritten. Two runs making one folder at
+once are not guarded against (under torchrun, process 0 makes it before the others read it).
 """
 
 from __future__ import annotations
