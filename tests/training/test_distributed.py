@@ -92,7 +92,10 @@ def assert_same_weights(run: Path, reference: Path) -> None:
 def two_processes(tmp_path_factory):
     """The torchrun side: the worker's files, its stdout, and the two run dirs."""
     tmp = tmp_path_factory.mktemp("ddp")
-    plan = {"out": str(tmp), "runs": [classify_args(tmp, 32), [*lm_args(8), "--out", str(tmp / "lm")],
+    # the two-process lm run reads token files (process 0 makes them, process 1 maps them); the
+    # one-process run it is held against reads its ids from memory
+    plan = {"out": str(tmp), "runs": [classify_args(tmp, 32),
+                                      [*lm_args(8, {"data.token_dir": tmp / "tokens"}), "--out", str(tmp / "lm")],
                                       [*lm_args(8, TIMED), "--out", str(tmp / "timed")]],
             "killed": [*lm_args(8, RESUMED), "--out", str(tmp / "killed")], "kill_after": 5}
     (tmp / "plan.json").write_text(json.dumps(plan, default=str))
@@ -151,6 +154,8 @@ def test_two_processes_train_a_language_model_like_one_with_twice_the_streams(tw
     tmp, _ = two_processes
     assert main(["train", *lm_args(16), "--out", str(tmp_path / "one")]) == 0
     assert_same_weights(tmp / "lm", tmp_path / "one")
+    assert sorted(p.name for p in (tmp / "tokens").iterdir()) == [
+        "meta.json", "test.bin", "tokenizer.json", "train.bin", "valid.bin", "vocab.json"]
     got, reference = records(tmp / "lm"), records(tmp_path / "one")
     assert len(got) == len(reference) == 4  # 3 windows, then the epoch
     for record, ref in zip(got, reference):  # equal windows: the token-weighted train_loss agrees too
