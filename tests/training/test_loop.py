@@ -85,6 +85,16 @@ def test_out_must_be_new_or_empty(tmp_path):
     assert loop.make_run_dir("toy-tag", tmp_path / "new" / "run").is_dir()
 
 
+def test_the_run_dir_of_a_run_that_failed_before_training_can_be_used_again(tmp_path):
+    # config.yaml is written first; a run that then failed (a missing file, a bad path) left only it
+    with pytest.raises(ValueError, match="no such file"):
+        loop.train("classify-csv", {"data.train": str(tmp_path / "missing.csv")}, out=tmp_path / "run")
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["config.yaml"]
+    run = loop.train("toy-tag", SMALL, out=tmp_path / "run")  # the same --out again: taken, config.yaml rewritten
+    assert config.load(run / "config.yaml") == config.resolve("toy-tag", SMALL)
+    assert (run / "summary.json").is_file()
+
+
 def test_batches_cover_every_example_once():
     generator = torch.Generator().manual_seed(0)
     seen = [row for batch in loop.batches(list(range(10)), 4, list, generator) for row in batch]

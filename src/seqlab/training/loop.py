@@ -395,11 +395,12 @@ def check_bucketing(cfg: Config, task: Any) -> None:
 
 
 def make_run_dir(name: str, out: str | Path | None) -> Path:
-    """Create the run dir: ``out`` (must be empty if it exists) or a fresh
-    ``runs/<name>-<YYYYmmdd-HHMMSS>[-N]`` under the current folder. Returns an absolute path."""
+    """Create the run dir: ``out`` (must be empty if it exists, or hold only the config.yaml of
+    a run that failed before it trained) or a fresh ``runs/<name>-<YYYYmmdd-HHMMSS>[-N]`` under
+    the current folder. Returns an absolute path."""
     if out is not None:
         run_dir = Path(out).resolve()
-        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        if run_dir.exists() and (not run_dir.is_dir() or {p.name for p in run_dir.iterdir()} - {"config.yaml"}):
             raise ValueError(f"run dir {str(out)!r} already exists and is not an empty folder; choose a new one")
         run_dir.mkdir(parents=True, exist_ok=True)
         return run_dir
