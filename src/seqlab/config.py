@@ -184,8 +184,8 @@ class TrainConfig:
     mode: Literal["auto", "max", "min"] = "auto"  # is a higher train.monitor better? auto: min for loss-like names
     patience: int | None = None  # stop after this many epochs without a better train.monitor; null: never stop early
     # stop once training and validation have taken this many minutes of wall time (across resumes): the epoch under
-    # way ends at once and is validated, then the best epoch is tested as usual (warmup_cosine anneals by the time
-    # spent when it is ahead of the steps); null: no limit
+    # way ends at once and is validated, then the best epoch is tested as usual (warmup_cosine, and word2vec's linear
+    # decay, follow the time spent when it is ahead of the steps); null: no limit
     max_minutes: float | None = None
     bucket: bool = False  # batch examples of similar length (shuffled windows of 50 batches sorted by length)
     max_tokens: int | None = None  # train.bucket: also cap a batch at this many padded tokens (B x longest); null: none
@@ -337,7 +337,7 @@ class Config:
         if self.task not in TASK_NAMES:
             return  # seqlab.tasks.get names the unknown task
         for section, table in (("data", TASK_ONLY_DATA_KEYS), ("model", TASK_ONLY_MODEL_KEYS),
-                               ("train", TASK_ONLY_TRAIN_KEYS), ("eval", TASK_ONLY_EVAL_KEYS)):
+                               ("eval", TASK_ONLY_EVAL_KEYS)):
             for key, readers in table.items():
                 value, default = getattr(getattr(self, section), key), _TASK_ONLY_DEFAULTS[section][key]
                 if self.task not in readers and value != default:
@@ -365,13 +365,11 @@ TASK_ONLY_MODEL_KEYS = {
     "condition": ("lm",),
     "init_from": ("classify",),
 }
-TASK_ONLY_DATA_KEYS = {"token_dir": ("lm",)}  # likewise for data, train and eval keys
-TASK_ONLY_TRAIN_KEYS = {"max_minutes": ("classify", "tag", "seq2seq", "lm", "forecast")}  # not word2vec's own loop
+TASK_ONLY_DATA_KEYS = {"token_dir": ("lm",)}  # likewise for data and eval keys
 TASK_ONLY_EVAL_KEYS = {"truncate": ("classify",)}
 _TASK_ONLY_DEFAULTS = {section: {f.name: f.default for f in dataclasses.fields(cls) if f.name in table}
                        for section, cls, table in (("data", DataConfig, TASK_ONLY_DATA_KEYS),
                                                    ("model", ModelConfig, TASK_ONLY_MODEL_KEYS),
-                                                   ("train", TrainConfig, TASK_ONLY_TRAIN_KEYS),
                                                    ("eval", EvalConfig, TASK_ONLY_EVAL_KEYS))}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -269,3 +270,35 @@ def test_imdb_text_from_train_reads_only_the_training_reviews(monkeypatch):
         word2vec.read_lines(lee)
     with pytest.raises(ConfigError, match="data.text_from"):
         config.from_dict({"task": "word2vec", "data": {"name": "imdb", "text_from": "test"}})
+
+
+# -- train.max_minutes ---------------------------------------------------------------------
+
+LEE = {"train.epochs": 3, "word2vec.analogies": None, "train.log_every": 1}
+
+
+def test_a_time_limit_stops_word2vec_and_keeps_what_it_learned(tmp_path, monkeypatch):
+    from seqlab.training import loop
+
+    monkeypatch.setattr(word2vec.Tally, "spent", lambda self: 0.0 if self.step < 3 or self.limit is None else 1.0)
+    run = loop.train("word2vec-lee", {**LEE, "train.max_minutes": 5}, out=tmp_path / "run")
+    summary = json.loads((run / "summary.json").read_text())
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert summary["time_limit_reached"] and summary["epochs"] == 1 and summary["steps"] == 3
+    assert [r.get("cut_short") for r in records if r["kind"] == "epoch"] == [True]
+    assert (run / word2vec.WEIGHTS_FILE).is_file()
+    plain = json.loads((loop.train("word2vec-lee", {**LEE, "train.epochs": 1}, out=tmp_path / "p") / "summary.json")
+                       .read_text())
+    assert not plain["time_limit_reached"] and plain["epochs"] == 1 and plain["steps"] > 3
+
+
+def test_the_learning_rate_decays_by_the_time_spent_when_it_leads(tmp_path, monkeypatch):
+    from seqlab.training import loop
+
+    monkeypatch.setattr(word2vec.Tally, "spent", lambda self: 0.0 if self.limit is None else 0.5)  # half the limit, always
+    w = config.resolve("word2vec-lee").word2vec
+    run = loop.train("word2vec-lee", {**LEE, "train.max_minutes": 5}, out=tmp_path / "run")
+    steps = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "step"]
+    # alpha - (alpha - min_alpha) * max(words done / all words, 0.5): flat at the middle until the words lead
+    assert steps[0]["lr"] == pytest.approx(w.alpha - (w.alpha - w.min_alpha) * 0.5)
+    assert steps[-1]["lr"] < steps[0]["lr"] and not json.loads((run / "summary.json").read_text())["time_limit_reached"]

@@ -26,7 +26,8 @@ queen. The recipe follows the original C tool (and gensim, which copies it):
   epoch: analogy accuracy 0.092 with 1 × K, 0.099–0.102 with 2 × K, 0.096 with fresh draws per
   pair). ``shared_negatives: false`` draws fresh ones for every pair, as the C tool does;
 - plain SGD with the learning rate decayed linearly from ``word2vec.alpha`` to
-  ``word2vec.min_alpha`` over all words of all epochs.
+  ``word2vec.min_alpha`` over all words of all epochs (with ``train.max_minutes``, over
+  the time limit where that is spent faster; the workers stop at their next step once it is).
 
 The C tool updates after every pair; here the pairs of ``word2vec.batch_words`` corpus
 words are gathered as index tensors and updated together — one exact SGD step on the
@@ -80,6 +81,7 @@ from seqlab.tasks.word2vec_data import (
 )
 from seqlab.training.checkpoint import save_tensors, write_atomic
 from seqlab.training.records import MetricsLog, plot_curves, progress_bar
+from seqlab.training.trainer import RunClock
 
 __all__ = ["CORPORA", "Chunk", "Corpus", "NoiseSampler", "Word2Vec", "build_corpus", "keep_probabilities", "load_data",
            "read_lines", "tokenize", "train_run", "train_step", "window_chunks"]
@@ -254,10 +256,17 @@ class Tally:
     the metrics.jsonl step records and the progress bar. Workers call :meth:`add` after each
     step; a lock keeps the sums whole when several threads train at once."""
 
-    def __init__(self, log: MetricsLog, log_every: int, raw_words: int, progress, bar, w) -> None:
+    def __init__(self, log: MetricsLog, log_every: int, raw_words: int, progress, bar, w,
+                 max_minutes: float | None = None) -> None:
         self.log, self.log_every, self.raw, self.progress, self.bar, self.w = log, log_every, raw_words, progress, bar, w
         self.lock, self.step, self.failed = threading.Lock(), 0, False
-        self.train_time = 0.0
+        self.train_time, self.epochs_done = 0.0, 0.0
+        self.limit = None if max_minutes is None else 60.0 * max_minutes  # train.max_minutes, in seconds
+        self.clock, self.out_of_time = RunClock(), False  # the workers stop at their next step once it is set
+
+    def spent(self) -> float:
+        """The share of train.max_minutes used so far; 0 without a limit."""
+        return 0.0 if self.limit is None else self.clock.elapsed() / self.limit
 
     def start_epoch(self, epoch: int, kept_words: int) -> None:
         self.epoch, self.kept_words, self.kept_done = epoch, kept_words, 0
@@ -290,6 +299,7 @@ class Tally:
 
     def end_epoch(self) -> None:
         self.train_time += time.perf_counter() - self.began
+        self.epochs_done += self.kept_done / self.kept_words if self.kept_words else 1.0  # 1 for an epoch run whole
 
     def epoch_loss(self) -> float:
         return self.sums["epoch"][0] / max(1, self.sums["epoch"][1])
@@ -306,10 +316,14 @@ def train_epoch(model: Word2Vec, epoch_ids: torch.Tensor, epoch_lines: torch.Ten
 
     def work(k: int) -> None:
         for first in firsts[k::len(generators)]:
-            if tally.failed:
+            spent = tally.spent()  # the share of train.max_minutes used (0 without a limit)
+            if spent >= 1.0:
+                tally.out_of_time = True
+            if tally.failed or tally.out_of_time:
                 return
             stop = min(first + w.batch_words, len(epoch_ids))
-            alpha = w.alpha - (w.alpha - w.min_alpha) * (epoch - 1 + first / len(epoch_ids)) / epochs
+            progress = max((epoch - 1 + first / len(epoch_ids)) / epochs, spent)  # a limit that binds leads the decay
+            alpha = w.alpha - (w.alpha - w.min_alpha) * progress
             chunks = window_chunks(epoch_ids, epoch_lines, first, stop, w.window, cbow or w.shared_negatives,
                                    generators[k])
             loss, count = train_step(model, chunks, noise, w.negative, alpha, generators[k], cbow, w.shared_draws)
@@ -337,17 +351,25 @@ def _train(cfg: Config, data: Corpus, run_dir: Path, recipe: str, device: torch.
     steps_per_epoch = math.ceil(total * float(keep_p[data.ids.to(device)].mean()) / w.batch_words)  # for the bar
     with progress_bar(console) as progress:
         bar = progress.add_task("train", total=epochs * steps_per_epoch, epoch=1, loss=float("nan"), speed=0.0)
-        tally = Tally(log, cfg.train.log_every, data.raw_words, progress, bar, w)
+        tally = Tally(log, cfg.train.log_every, data.raw_words, progress, bar, w, cfg.train.max_minutes)
         for epoch in range(1, epochs + 1):
             kept = (torch.rand(total, generator=generators[0], device=device, dtype=torch.float64) < keep_p[ids])
             where = kept.nonzero(as_tuple=True)[0]  # positions in the corpus of the kept words
             tally.start_epoch(epoch, len(where))
             train_epoch(model, ids[where], lines[where], epoch, epochs, w, noise, generators, tally)
             tally.end_epoch()
-            epoch_loss, alpha = tally.epoch_loss(), w.alpha - (w.alpha - w.min_alpha) * epoch / epochs
-            log.append({"kind": "epoch", "epoch": epoch, "step": tally.step, "train_loss": epoch_loss, "lr": alpha})
+            epoch_loss = tally.epoch_loss()
+            alpha = w.alpha - (w.alpha - w.min_alpha) * min(1.0, max(epoch / epochs, tally.spent()))
+            record = {"kind": "epoch", "epoch": epoch, "step": tally.step, "train_loss": epoch_loss, "lr": alpha}
+            log.append({**record, "cut_short": True} if tally.out_of_time else record)
             progress.console.print(f"epoch {epoch}: train_loss {epoch_loss:.4f}  lr {alpha:.6f}", soft_wrap=True)
-    step, train_time, train_words = tally.step, tally.train_time, data.raw_words * epochs
+            if tally.out_of_time or (tally.limit is not None and epoch < epochs and tally.spent() >= 1.0):
+                tally.out_of_time = True
+                progress.console.print(f"train.max_minutes={cfg.train.max_minutes:g} reached in epoch {epoch}: "
+                                       "stopping", soft_wrap=True)
+                break
+    epochs = epoch  # those run
+    step, train_time, train_words = tally.step, tally.train_time, data.raw_words * tally.epochs_done
     save_tensors({"input": model.input, "output": model.output}, run_dir / WEIGHTS_FILE)
     note = plot_curves(log.read(), "train_loss", run_dir / "plots" / "curves.png")
     if note is not None:
@@ -361,7 +383,7 @@ def _train(cfg: Config, data: Corpus, run_dir: Path, recipe: str, device: torch.
                      "value": scores["total"] if scores else epoch_loss},
         "analogy": scores, "train_loss": epoch_loss,
         "best": {"epoch": epochs, "metric": "train_loss", "mode": "min", "value": epoch_loss},  # the last epoch's vectors
-        "epochs": epochs, "steps": step, "vocab_size": len(data.words), "corpus_words": data.raw_words,
+        "epochs": epochs, "time_limit_reached": tally.out_of_time, "steps": step, "vocab_size": len(data.words), "corpus_words": data.raw_words,
         "corpus_words_in_vocab": total, "words_per_s": round(train_words / max(train_time, 1e-9), 1),
         "num_parameters": model.input.numel() + model.output.numel(), "device": str(device),
         "wall_time_s": round(time.perf_counter() - start, 3), "seqlab_version": seqlab.__version__,
