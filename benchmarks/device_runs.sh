@@ -116,8 +116,8 @@ case $part in
             # shellcheck disable=SC2086  # SESSION_SETS: extra KEY=VALUE overrides, for a rehearsal on a CPU
             train "$recipe" "$recipe" "train.max_minutes=$minutes" ${SESSION_SETS:-} &
         done
-        if [[ -z ${SESSION_RECIPES:-} ]]; then  # word2vec has its own loop: one epoch on the GPU, beside them
-            train w2v-imdb-1ep word2vec-imdb train.device=cuda train.epochs=1 &
+        if [[ -z ${SESSION_RECIPES:-} ]]; then  # word2vec-imdb on the GPU (its recipe runs on the CPU), beside them
+            train word2vec-imdb-gpu word2vec-imdb train.device=cuda "train.max_minutes=$minutes" &
         fi
         wait
         ;;
