@@ -29,6 +29,12 @@ class RunInfo:
     metric: str | None = None  # the headline metric's name, on test
     value: float | None = None
     wall_time_s: float | None = None
+    stopped: str | None = None  # why a finished run ended before its last epoch: early stopping, or the time limit
+
+    @property
+    def status(self) -> str:
+        """finished, finished (<why it stopped>), or unfinished."""
+        return "unfinished" if not self.finished else "finished" if self.stopped is None else f"finished ({self.stopped})"
 
 
 def read_summary(run_dir: str | Path) -> dict | None:
@@ -58,9 +64,11 @@ def list_runs(folder: str | Path = "runs") -> list[RunInfo]:
         try:
             summary = read_summary(run_dir)
             headline = summary["headline"]
+            stopped = ("time limit" if summary.get("time_limit_reached") else
+                       "stopped early" if summary.get("stopped_early") else None)
             runs.append(RunInfo(run_dir, summary.get("task", task), summary.get("recipe"), started, True,
                                 summary["best"]["epoch"], headline["metric"], headline["value"],
-                                summary.get("wall_time_s")))
+                                summary.get("wall_time_s"), stopped))
         except (OSError, ValueError, KeyError, TypeError):  # no (readable) summary: not finished
             runs.append(RunInfo(run_dir, task, None, started, False))
     return sorted(runs, key=lambda run: (run.started, run.path.name), reverse=True)

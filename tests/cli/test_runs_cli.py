@@ -1,5 +1,6 @@
 """`seqlab runs [DIR]`: the run dirs as a table, newest first."""
 
+import json
 import os
 import shutil
 
@@ -28,3 +29,15 @@ def test_runs_default_folder_and_empty(tmp_path, monkeypatch, capsys):
     (tmp_path / "runs").mkdir()
     assert main(["runs"]) == 0
     assert capsys.readouterr().out.strip() == "no runs in runs"
+
+
+def test_runs_says_why_a_finished_run_stopped(tag_run, tmp_path, capsys):
+    for name, key in (("limited", "time_limit_reached"), ("patient", "stopped_early"), ("whole", None)):
+        shutil.copytree(tag_run, tmp_path / name)
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        summary.update({"time_limit_reached": False, "stopped_early": False, **({key: True} if key else {})})
+        (tmp_path / name / "summary.json").write_text(json.dumps(summary))
+    assert main(["runs", str(tmp_path)]) == 0
+    status = {line.split("│")[1].strip(): line.split("│")[-2].strip()
+              for line in capsys.readouterr().out.splitlines() if "│" in line}
+    assert status == {"limited": "finished (time limit)", "patient": "finished (stopped early)", "whole": "finished"}

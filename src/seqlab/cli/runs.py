@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
             info.path.name, info.task or "?", info.recipe or "-", f"{datetime.fromtimestamp(info.started):%Y-%m-%d %H:%M}",
             _or_dash(info.best_epoch), info.metric or "-", "-" if info.value is None else f"{info.value:.4f}",
             "-" if info.wall_time_s is None else f"{info.wall_time_s:.1f} s",
-            "finished" if info.finished else "unfinished")
+            info.status)
     Console(soft_wrap=True, width=200).print(table)
     return 0
 
