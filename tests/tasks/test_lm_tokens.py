@@ -103,8 +103,26 @@ def test_pieces_end_only_before_a_line_that_starts_with_a_non_space(tmp_path, te
 def test_boundary():
     assert lm_tokens._boundary("ab\ncd\n  ef") == 3  # after the first newline: "cd" starts a line
     assert lm_tokens._boundary("ab\n\ncd") == 4
-    assert lm_tokens._boundary("ab\n \n\tcd") == 0  # no line there starts with a non-space
+    assert lm_tokens._boundary("ab\n \n\tcd") == 0  # no line there starts with a non-space, no single space
     assert lm_tokens._boundary("ab\n") == 0  # what follows the newline is not read yet
+    assert lm_tokens._boundary("one two  three") == 3  # no newline: before the last single space (not the double)
+    assert lm_tokens._boundary("one  two ") == 0  # a double space, a space at the end: neither
+
+
+@pytest.mark.parametrize("tokenizer, extra", [("char", {}), ("word", {"lowercase": True}),
+                                              ("bpe", {"bpe_vocab_size": 400})])
+def test_a_text_on_one_line_is_cut_before_single_spaces(tmp_path, text, tokenizer, extra):
+    one_line = text.replace("\r\n", " ").replace("\n", " ")  # as text8 is: no line ends at all
+    path = tmp_path / "one-line.txt"
+    path.write_text(one_line, encoding="utf-8")
+    pieces = list(lm_tokens.Span(str(path)).chunks())
+    assert len(pieces) > 20 and "".join(pieces) == one_line
+    assert list(lm_tokens.Span(str(path)).lines()) == one_line.splitlines(keepends=True)
+    cfg = recipe(tmp_path, path, tokenizer=tokenizer, **extra)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownTokenWarning)
+        assert_same_data(lm.load_data(config.apply_overrides(cfg, {"data.token_dir": str(tmp_path / "t")})),
+                         lm.load_data(cfg))
 
 
 def test_files_are_reused_while_text_and_keys_stay_and_made_anew_otherwise(tmp_path, text, monkeypatch):

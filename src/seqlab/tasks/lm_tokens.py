@@ -5,12 +5,15 @@ The in-memory path (:func:`seqlab.tasks.lm_data.load_data`) reads each text whol
 tokenizes it whole and keeps the ids as an int64 tensor (8 bytes a token, after Python's
 list of token strings, several times that, while it tokenizes). Here a text is read in
 pieces of about :data:`CHUNK` characters, each ending just before a line that starts with
-a non-space character. No token of the char, word or bpe tokenizers crosses such a place
-(bpe's byte-level pre-tokenizer splits a newline from the word after it), so the same
+a non-space character (see :func:`_boundary`). No token of the char, word or bpe tokenizers
+crosses such a place (bpe's byte-level pre-tokenizer splits a newline from the word after
+it), so the same
 tokenizer, vocabulary and ids come out as from the whole text (tests hold the two paths
 equal). The passes over the text: one to count its characters when valid and test are
 carved off its end, one for bpe to learn its merges from the training lines, one to count
-the vocabulary, one to write the ids; only one piece is in memory at a time.
+the vocabulary, one to write the ids; only one piece is in memory at a time (a text on one
+line, such as text8, is cut before single spaces instead; bpe learns its merges from whole
+lines, so there it holds that line in memory, as the in-memory path does).
 
 The folder then holds::
 
@@ -67,22 +70,37 @@ class Span:
     text: str | None = None
 
     def chunks(self) -> Iterator[str]:
-        """The span's text in pieces that no token crosses (see the module's docstring)."""
-        buffer = ""
+        """The span's text in pieces that no token crosses (see :func:`_boundary`). Each piece
+        read is searched once, so a text without line ends (text8) costs no more than another."""
+        pending: list[str] = []  # what was read since the last cut
+        last = ""  # the character before the newest piece read
         for piece in self._pieces():
-            buffer += piece
-            cut = _boundary(buffer)
-            if cut:
-                yield buffer[:cut]
-                buffer = buffer[cut:]
-        if buffer:
-            yield buffer
+            cut = _boundary(last + piece) - len(last)  # -1: none in this piece
+            last = piece[-1]
+            if cut < 0:
+                pending.append(piece)
+                continue
+            if pending or cut:
+                yield "".join(pending) + piece[:cut]
+            pending = [piece[cut:]]
+        if pending:
+            yield "".join(pending)
 
     def lines(self) -> Iterator[str]:
         """The span's lines with their ends, as ``str.splitlines(keepends=True)`` gives them
-        from the whole text (a piece ends after a newline, so no line crosses two)."""
+        from the whole text (a line that spans pieces is put back together)."""
+        partial: list[str] = []  # the pieces of a line whose end is not read yet
         for chunk in self.chunks():
-            yield from chunk.splitlines(keepends=True)
+            lines = chunk.splitlines(keepends=True)
+            if len(lines) == 1 and not _ends_line(lines[0]):
+                partial.append(lines[0])
+                continue
+            if partial:
+                lines[0] = "".join(partial) + lines[0]
+            partial = [lines.pop()] if not _ends_line(lines[-1]) else []
+            yield from lines
+        if partial:
+            yield "".join(partial)
 
     def count(self) -> int:
         """How many characters the span holds (one pass over a file)."""
@@ -126,15 +144,27 @@ class Span:
 
 
 def _boundary(text: str) -> int:
-    """The last place in ``text`` right after a newline and before a non-space character; 0 if none."""
+    """The last place in ``text`` that no token of the char, word or bpe tokenizers crosses; 0
+    if none. Right after a newline and before a non-space character: bpe's byte-level
+    pre-tokenizer splits a newline from what follows it, and no word holds a line end. Where
+    there is none (a text on one line), right before a single space between two non-space
+    characters: that space begins the next bpe pre-token (" word") and separates words."""
     end = len(text) - 1
-    while True:
-        newline = text.rfind("\n", 0, end)
-        if newline < 0:
-            return 0
+    while (newline := text.rfind("\n", 0, end)) >= 0:
         if not text[newline + 1].isspace():
             return newline + 1
         end = newline
+    end = len(text) - 1
+    while (space := text.rfind(" ", 1, end)) >= 0:
+        if not text[space - 1].isspace() and not text[space + 1].isspace():
+            return space
+        end = space
+    return 0
+
+
+def _ends_line(text: str) -> bool:
+    """Whether ``text`` ends with a line end, as str.splitlines knows them."""
+    return text.splitlines()[0] != text
 
 
 def load(cfg: Config, spans: dict[str, Span], settings: dict[str, object]) -> tuple[Tokenizer, Vocab,
