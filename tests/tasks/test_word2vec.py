@@ -274,7 +274,7 @@ def test_imdb_text_from_train_reads_only_the_training_reviews(monkeypatch):
 
 # -- train.max_minutes ---------------------------------------------------------------------
 
-LEE = {"train.epochs": 3, "word2vec.analogies": None, "train.log_every": 1}
+LEE = {"train.epochs": 3, "word2vec.analogies": None, "train.log_every": 1, "word2vec.workers": 1}  # one worker: exact steps
 
 
 def test_a_time_limit_stops_word2vec_and_keeps_what_it_learned(tmp_path, monkeypatch):
