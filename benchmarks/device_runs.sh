@@ -14,7 +14,7 @@
 #     bash benchmarks/device_runs.sh recipe NAME [KEY=VALUE ...]  # one recipe alone, e.g. to time it
 #     bash benchmarks/device_runs.sh end-to-end          # imdb-bilstm and multi30k-lstm beside plain PyTorch
 # Each part leaves two files in $OUT (a device call brings back at most 8): summary.txt (wall
-# times and the test figures, also printed) and results.tgz (every log, summary.json and
+# times and `seqlab runs` of the runs, also printed) and results.tgz (every log, summary.json and
 # metrics.jsonl). Nothing here is installed there: the device image has torch, triton,
 # sacrebleu, safetensors, rich, PyYAML, tokenizers and matplotlib; seqlab runs from src/.
 #
@@ -46,27 +46,9 @@ RUNS=$RESULTS/runs
 mkdir -p "$RUNS"
 seqlab() { python3 -m seqlab "$@"; }
 
-# the figures of every finished run, one line each, into summary.txt
+# the wall times, then every run as `seqlab runs` lists it (test figure, status), into summary.txt
 finish() {
-    python3 - "$RUNS" "$RESULTS/times.txt" > "$RESULTS/summary.txt" <<'EOF' || true
-import json, sys
-from pathlib import Path
-runs, times = Path(sys.argv[1]), Path(sys.argv[2])
-print(times.read_text() if times.is_file() else "no timings")
-for run in sorted(p for p in runs.iterdir() if p.is_dir()):
-    path = run / "summary.json"
-    if not path.is_file():
-        log = run / "metrics.jsonl"
-        lines = log.read_text().splitlines() if log.is_file() else []
-        epochs = [line for line in lines if line.startswith('{"kind": "epoch"')]
-        print(f"{run.name}: unfinished, {len(epochs)} epoch(s) recorded; the last: {epochs[-1] if epochs else None}")
-        continue
-    s = json.loads(path.read_text())
-    head = s.get("headline", {})
-    print(f"{run.name}: test {head.get('metric')} {head.get('value')} | epochs {s.get('epochs')} "
-          f"(best {s.get('best', {}).get('epoch')}) | time limit reached {s.get('time_limit_reached')} | "
-          f"{s.get('device')} {s.get('precision')} | wall {s.get('wall_time_s')} s | {s.get('test')}")
-EOF
+    { cat "$RESULTS/times.txt" 2>/dev/null; seqlab runs "$RUNS"; } > "$RESULTS/summary.txt" 2>&1 || true
     cp "$RESULTS/summary.txt" "$OUT/summary.txt" 2>/dev/null || true
     tar czf "$OUT/results.tgz" -C "$RESULTS" --exclude='*.safetensors' . || true
     cat "$OUT/summary.txt" 2>/dev/null || true

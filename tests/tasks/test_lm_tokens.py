@@ -229,3 +229,15 @@ def test_eval_windows_are_the_padded_grid(n, rows):
     assert torch.equal(torch.cat([w.targets for w in windows], 1), targets)
     assert [w.num_tokens for w in windows] == [int((targets[:, s:s + 3] != PAD_ID).sum())
                                                for s in range(0, per_row, 3)]
+
+
+def test_reusing_the_files_reads_no_text(tmp_path, text, monkeypatch):
+    path = tmp_path / "corpus.txt"
+    path.write_text(text, encoding="utf-8")
+    cfg = config.apply_overrides(recipe(tmp_path, path, tokenizer="char"), {"data.token_dir": str(tmp_path / "t")})
+    first = lm.load_data(cfg)  # valid and test carved off the end: the characters counted, the text read
+    with monkeypatch.context() as patched:
+        patched.setattr(lm_tokens.Span, "_pieces", lambda self: pytest.fail("the text was read again"))
+        again = lm.load_data(cfg)
+    assert all(torch.equal(getattr(again, name).tokens, getattr(first, name).tokens) for name in ("train", "valid", "test"))
+    lm.load_data(config.apply_overrides(cfg, {"data.valid_fraction": 0.2}))  # another carve: made anew

@@ -280,7 +280,7 @@ LEE = {"train.epochs": 3, "word2vec.analogies": None, "train.log_every": 1, "wor
 def test_a_time_limit_stops_word2vec_and_keeps_what_it_learned(tmp_path, monkeypatch):
     from seqlab.training import loop
 
-    monkeypatch.setattr(word2vec.Tally, "spent", lambda self: 0.0 if self.step < 3 or self.limit is None else 1.0)
+    monkeypatch.setattr(word2vec.Tally, "spent", lambda self: 0.0 if self.step < 3 or self.clock.limit is None else 1.0)
     run = loop.train("word2vec-lee", {**LEE, "train.max_minutes": 5}, out=tmp_path / "run")
     summary = json.loads((run / "summary.json").read_text())
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -295,7 +295,7 @@ def test_a_time_limit_stops_word2vec_and_keeps_what_it_learned(tmp_path, monkeyp
 def test_the_learning_rate_decays_by_the_time_spent_when_it_leads(tmp_path, monkeypatch):
     from seqlab.training import loop
 
-    monkeypatch.setattr(word2vec.Tally, "spent", lambda self: 0.0 if self.limit is None else 0.5)  # half the limit, always
+    monkeypatch.setattr(word2vec.Tally, "spent", lambda self: 0.0 if self.clock.limit is None else 0.5)  # half the limit, always
     w = config.resolve("word2vec-lee").word2vec
     run = loop.train("word2vec-lee", {**LEE, "train.max_minutes": 5}, out=tmp_path / "run")
     steps = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "step"]

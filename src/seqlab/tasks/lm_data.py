@@ -169,9 +169,9 @@ class EvalWindows(Sequence[LMBatch]):
         size = min(self.bptt, self.per_row - start)
         n = len(self.tokens) - 1  # (input, target) pairs
         where = torch.arange(self.num_rows).unsqueeze(1) * self.per_row + start + torch.arange(size)  # (R, T_k)
-        past = where >= n  # padding at the end of the last row(s)
-        inputs = self.tokens[where.clamp(max=n - 1)].long().masked_fill(past, PAD_ID)
-        targets = self.tokens[where.clamp(max=n - 1) + 1].long().masked_fill(past, PAD_ID)
+        past, where = where >= n, where.clamp(max=n - 1)  # past: padding at the end of the last row(s)
+        inputs = self.tokens[where].long().masked_fill(past, PAD_ID)
+        targets = self.tokens[where + 1].long().masked_fill(past, PAD_ID)
         return LMBatch(inputs, targets, start > 0, int((targets != PAD_ID).sum()))
 
 
@@ -242,8 +242,8 @@ def load_data(cfg: Config) -> LMData:
                               f"stream; expected null")
         return _load_names(cfg, settings)
     if d.token_dir is not None:  # tokenized once into files, read memory-mapped
-        spans, described = _spans(cfg)
-        tokenizer, vocab, ids = lm_tokens.load(cfg, spans, settings)
+        sources, described = _sources(cfg)
+        tokenizer, vocab, ids = lm_tokens.load(cfg, sources, settings)
     else:
         texts, described = _read_texts(cfg)
         tokenizer = build_tokenizer(d.tokenizer, texts["train"].splitlines(keepends=True), **settings)
@@ -267,23 +267,19 @@ def _read_texts(cfg: Config) -> tuple[dict[str, str], dict[str, str]]:
         return {"train": train, "valid": valid, "test": valid}, {**described, "test": described["valid"]}
     files = _files(cfg)
     texts = {name: _read_file(path) for name, path in files.items()}
-    for name, (start, stop) in _carved(cfg, files, len(texts["train"])).items():  # train last
+    for name, (start, stop) in lm_tokens.carve(cfg, files, len(texts["train"])).items():  # train last
         texts[name] = texts["train"][start:stop]
     return texts, _described(cfg, files)
 
 
-def _spans(cfg: Config) -> tuple[dict[str, Span], dict[str, str]]:
-    """:func:`_read_texts` for ``data.token_dir``: where each split's text is, unread (a user's
-    files; tinyshakespeare's texts, small, are read)."""
+def _sources(cfg: Config) -> tuple[dict[str, Span], dict[str, str]]:
+    """:func:`_read_texts` for ``data.token_dir``: the texts given, unread (a user's files; the
+    registry's tinyshakespeare texts, small, are read), which lm_tokens carves when it must."""
     if cfg.data.name == "tinyshakespeare":
         texts, described = _read_texts(cfg)
         return {name: Span(described[name], text=text) for name, text in texts.items()}, described
     files = _files(cfg)
-    spans = {name: Span(path) for name, path in files.items()}
-    if len(files) < len(SPLITS):  # a pass over the training file counts its characters
-        spans.update({name: Span(cfg.data.train, start, stop)
-                      for name, (start, stop) in _carved(cfg, files, spans["train"].count()).items()})
-    return spans, _described(cfg, files)
+    return {name: Span(path) for name, path in files.items()}, _described(cfg, files)
 
 
 def _files(cfg: Config) -> dict[str, str]:
@@ -294,17 +290,6 @@ def _files(cfg: Config) -> dict[str, str]:
     if d.format != "text":
         raise ConfigError(f"data.format: task 'lm' reads plain text files; expected text, got {d.format!r}")
     return {name: path for name, path in (("train", d.train), ("valid", d.valid), ("test", d.test)) if path is not None}
-
-
-def _carved(cfg: Config, files: dict[str, str], whole: int) -> dict[str, tuple[int, int]]:
-    """Character bounds [start, stop) in the training file (``whole`` characters) of each split
-    carved off its end (test the very end, valid before it), then of what stays for training."""
-    bounds, stop = {}, whole
-    for name in ("test", "valid"):
-        if name not in files:
-            fraction = cfg.data.test_fraction if name == "test" else cfg.data.valid_fraction
-            bounds[name], stop = (stop - int(whole * fraction), stop), stop - int(whole * fraction)
-    return {**bounds, "train": (0, stop)}
 
 
 def _described(cfg: Config, files: dict[str, str]) -> dict[str, str]:

@@ -22,9 +22,9 @@ The folder then holds::
     meta.json                       written last: what the files were made from
 
 meta.json names each source (a file's path, size and modification time; a registry
-text's sha256) and the data keys that shape the tokens. A later run whose sources and keys
-are the same maps the files at once, without reading the text again; any change makes
-them anew. A folder without meta.json, or whose token files are not the sizes it gives, is
+text's sha256) and the data keys that shape the tokens (with the carved fractions when
+valid or test is carved off train). A later run whose sources and keys are the same maps
+the files at once, without reading the text again; any change makes them anew. A folder without meta.json, or whose token files are not the sizes it gives, is
 taken for an unfinished one and made anew too, unless it holds files that are not seqlab's:
 then it is refused, so nothing of the user's is overwritten. Two runs making one folder at
 once are not guarded against (under torchrun, process 0 makes it before the others read it).
@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,8 +55,10 @@ SPLITS = ("train", "valid", "test")
 DTYPE = np.dtype("<i4")  # int32: up to 2**31 - 1 vocabulary entries, 4 bytes a token
 META = "meta.json"
 OURS = {"tokenizer.json", "vocab.json", META, *(f"{name}.bin" for name in SPLITS)}
-# the data keys that change the tokens or ids of a split (the sources are keyed apart)
+# the data keys that change the tokens or ids of a split (the sources are keyed apart); the
+# fractions too when a split is carved off train
 KEYS = ("name", "tokenizer", "lowercase", "bpe_vocab_size", "min_freq", "max_vocab", "limit_train", "limit_eval")
+CARVING_KEYS = ("valid_fraction", "test_fraction")
 
 
 @dataclass(frozen=True)
@@ -107,13 +109,14 @@ class Span:
         return sum(len(piece) for piece in self._pieces())
 
     def key(self) -> dict[str, object]:
-        """What identifies the span's text for meta.json."""
+        """What identifies the span's text for meta.json (a source: a whole file or text)."""
         if self.text is not None:
-            return {"path": self.path, "sha256": hashlib.sha256(self.text.encode("utf-8")).hexdigest(),
-                    "start": self.start, "stop": self.stop}
-        stat = Path(self.path).stat()
-        return {"path": str(Path(self.path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                "start": self.start, "stop": self.stop}
+            return {"path": self.path, "sha256": hashlib.sha256(self.text.encode("utf-8")).hexdigest()}
+        try:
+            stat = Path(self.path).stat()
+        except FileNotFoundError:
+            raise DataError(f"{self.path}: no such file") from None
+        return {"path": str(Path(self.path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
     def _pieces(self) -> Iterator[str]:
         """The span's characters, about CHUNK at a time, cut anywhere."""
@@ -167,18 +170,38 @@ def _ends_line(text: str) -> bool:
     return text.splitlines()[0] != text
 
 
-def load(cfg: Config, spans: dict[str, Span], settings: dict[str, object]) -> tuple[Tokenizer, Vocab,
-                                                                                     dict[str, Tensor]]:
+def carve(cfg: Config, given: Collection[str], whole: int) -> dict[str, tuple[int, int]]:
+    """Character bounds [start, stop) in the training text (``whole`` characters) of each split
+    not in ``given``, carved off its end (test the very end, valid before it), then of what
+    stays for training."""
+    bounds, stop = {}, whole
+    for name in ("test", "valid"):
+        if name not in given:
+            cut = stop - int(whole * (cfg.data.test_fraction if name == "test" else cfg.data.valid_fraction))
+            bounds[name], stop = (cut, stop), cut
+    return {**bounds, "train": (0, stop)}
+
+
+def load(cfg: Config, sources: dict[str, Span], settings: dict[str, object]) -> tuple[Tokenizer, Vocab,
+                                                                                       dict[str, Tensor]]:
     """The tokenizer, vocabulary and each split's ids (int32, memory-mapped) of ``data.token_dir``,
-    made from ``spans`` unless the folder already holds them for the same sources and keys."""
+    made from ``sources`` (train, and valid and test where given: whole files or texts; the
+    others are carved off train) unless the folder already holds them for the same sources and
+    keys. Reusing them reads no text."""
     folder = Path(str(cfg.data.token_dir))
-    meta = {"sources": {name: span.key() for name, span in spans.items()},
-            "data": {key: getattr(cfg.data, key) for key in KEYS}}
+    keys = KEYS if len(sources) == len(SPLITS) else KEYS + CARVING_KEYS
+    meta = {"sources": {name: span.key() for name, span in sources.items()},
+            "data": {key: getattr(cfg.data, key) for key in keys}}
     if _made_from(folder) == meta:
         tokens = {name: _map(folder / f"{name}.bin") for name in SPLITS}
         return tokenize.load(folder / "tokenizer.json"), Vocab.load(folder / "vocab.json"), tokens
     _check_folder(folder)
     (folder / META).unlink(missing_ok=True)  # the files are about to change: the folder is unfinished until the end
+    spans = dict(sources)
+    if len(sources) < len(SPLITS):  # one pass over the training file counts its characters
+        train = sources["train"]
+        spans.update({name: Span(train.path, start, stop, train.text)
+                      for name, (start, stop) in carve(cfg, sources, train.count()).items()})
     d = cfg.data
     tokenizer = build_tokenizer(d.tokenizer, spans["train"].lines(), **settings)
     vocab = Vocab.build((tokenizer.tokenize(chunk) for chunk in spans["train"].chunks()), min_freq=d.min_freq,

@@ -261,12 +261,11 @@ class Tally:
         self.log, self.log_every, self.raw, self.progress, self.bar, self.w = log, log_every, raw_words, progress, bar, w
         self.lock, self.step, self.failed = threading.Lock(), 0, False
         self.train_time, self.epochs_done = 0.0, 0.0
-        self.limit = None if max_minutes is None else 60.0 * max_minutes  # train.max_minutes, in seconds
-        self.clock, self.out_of_time = RunClock(), False  # the workers stop at their next step once it is set
+        self.clock, self.out_of_time = RunClock(max_minutes), False  # the workers stop at their next step once it is set
 
     def spent(self) -> float:
         """The share of train.max_minutes used so far; 0 without a limit."""
-        return 0.0 if self.limit is None else self.clock.elapsed() / self.limit
+        return self.clock.share(self.clock.elapsed())
 
     def start_epoch(self, epoch: int, kept_words: int) -> None:
         self.epoch, self.kept_words, self.kept_done = epoch, kept_words, 0
@@ -363,7 +362,7 @@ def _train(cfg: Config, data: Corpus, run_dir: Path, recipe: str, device: torch.
             record = {"kind": "epoch", "epoch": epoch, "step": tally.step, "train_loss": epoch_loss, "lr": alpha}
             log.append({**record, "cut_short": True} if tally.out_of_time else record)
             progress.console.print(f"epoch {epoch}: train_loss {epoch_loss:.4f}  lr {alpha:.6f}", soft_wrap=True)
-            if tally.out_of_time or (tally.limit is not None and epoch < epochs and tally.spent() >= 1.0):
+            if tally.out_of_time or (epoch < epochs and tally.spent() >= 1.0):
                 tally.out_of_time = True
                 progress.console.print(f"train.max_minutes={cfg.train.max_minutes:g} reached in epoch {epoch}: "
                                        "stopping", soft_wrap=True)
@@ -383,7 +382,8 @@ def _train(cfg: Config, data: Corpus, run_dir: Path, recipe: str, device: torch.
                      "value": scores["total"] if scores else epoch_loss},
         "analogy": scores, "train_loss": epoch_loss,
         "best": {"epoch": epochs, "metric": "train_loss", "mode": "min", "value": epoch_loss},  # the last epoch's vectors
-        "epochs": epochs, "time_limit_reached": tally.out_of_time, "steps": step, "vocab_size": len(data.words), "corpus_words": data.raw_words,
+        "epochs": epochs, "time_limit_reached": tally.out_of_time, "steps": step, "vocab_size": len(data.words),
+        "corpus_words": data.raw_words,
         "corpus_words_in_vocab": total, "words_per_s": round(train_words / max(train_time, 1e-9), 1),
         "num_parameters": model.input.numel() + model.output.numel(), "device": str(device),
         "wall_time_s": round(time.perf_counter() - start, 3), "seqlab_version": seqlab.__version__,

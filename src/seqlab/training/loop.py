@@ -224,8 +224,8 @@ def fit(model: nn.Module, train_set: Sequence[Any], valid_set: Sequence[Any], co
     check_monitor(monitor, [f"valid_{name}" for name in probe], explicit)
     mode = monitor_mode(t, monitor)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    timer = RunClock()  # what train.max_minutes counts; the schedule anneals by it too when it binds
-    spent = None if t.max_minutes is None else (lambda: timer.agreed / (60.0 * t.max_minutes))
+    timer = RunClock(t.max_minutes)  # what train.max_minutes counts; the schedule anneals by it too when it binds
+    spent = None if timer.limit is None else (lambda: timer.share(timer.agreed))
     trainer = Trainer(model, optimizer, build_scheduler(optimizer, t, t.epochs * per_epoch, mode, spent),
                       torch.Generator().manual_seed(cfg.seed), cfg, run_dir, recipe, MetricsLog(run_dir / "metrics.jsonl"),
                       epoch_batches=epoch_batches, dist=dist, loss=None if dist is None else dist.wrap(model),
@@ -265,7 +265,6 @@ def run_epoch(trainer: Trainer, state: LoopState, train_set: Sequence[Any], coll
               kill_after: int | None, show: Callable[..., None]) -> None:
     """The rest of the epoch under way, from batch ``state.batch``: updates, step records, checkpoints."""
     t = trainer.cfg.train
-    deadline = None if t.max_minutes is None else 60.0 * t.max_minutes  # in elapsed seconds
     trainer.model.train()
     began = since = time.perf_counter()  # since: the start of the current step record's window
     spent = state.seconds  # this epoch's time before a resume (carried by the checkpoint)
@@ -289,7 +288,7 @@ def run_epoch(trainer: Trainer, state: LoopState, train_set: Sequence[Any], coll
                                 f"stopped before that update; the last good checkpoint is kept: {trainer.last}") from None
         loss_sum, tokens = loss * batch.num_tokens, batch.num_tokens
         elapsed = trainer.clock(state)  # the run's wall time so far, carried by checkpoints
-        late = float(deadline is not None and elapsed >= deadline and index + 1 < per_epoch)
+        late = float(trainer.timer.share(elapsed) >= 1.0 and index + 1 < per_epoch)  # train.max_minutes passed
         if trainer.dist is not None:  # the step's sums over every process, so each records the same, all stop
             # together, and a schedule that follows the time reads process 0's clock everywhere
             loss_sum, tokens, late, elapsed = trainer.dist.all_sum(loss_sum, tokens, late,
@@ -357,8 +356,8 @@ def end_epoch(trainer: Trainer, state: LoopState, valid_set: Sequence[Any], coll
     state.history.append(record)
     state.stopped = t.patience is not None and state.bad_epochs >= t.patience
     elapsed = trainer.clock(state)
-    if t.max_minutes is not None and state.epoch < t.epochs:  # epochs to go: is there time for them?
-        late = float(elapsed >= 60.0 * t.max_minutes)
+    if trainer.timer.limit is not None and state.epoch < t.epochs:  # epochs to go: is there time for them?
+        late = float(trainer.timer.share(elapsed) >= 1.0)
         if trainer.dist is not None:  # any process's clock past the limit stops them all, together
             late = trainer.dist.all_sum(late)[0]
         state.out_of_time = state.out_of_time or late > 0

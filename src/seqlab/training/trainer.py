@@ -49,13 +49,19 @@ class LoopState:
 
 
 class RunClock:
-    """Wall seconds of a run's training and validation, counted on across resumes. ``agreed``:
-    the time the loop read at the last update, the same in every process under torchrun (process
-    0's): what a schedule that follows the time reads, so every process steps with one lr."""
+    """Wall seconds of a run's training and validation, counted on across resumes, and
+    ``train.max_minutes`` in seconds (``limit``; None: no limit). ``agreed``: the time the loop
+    read at the last update, the same in every process under torchrun (process 0's): what a
+    schedule that follows the time reads, so every process steps with one lr."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_minutes: float | None = None) -> None:
+        self.limit = None if max_minutes is None else 60.0 * max_minutes
         self.began = perf_counter()  # when the run's elapsed time was 0
         self.agreed = 0.0
+
+    def share(self, seconds: float) -> float:
+        """``seconds`` as a share of the limit, 1 or more once it is reached; 0 without a limit."""
+        return 0.0 if self.limit is None else seconds / self.limit
 
     def restart(self, elapsed: float) -> None:
         """Go on from ``elapsed`` seconds already spent."""
